@@ -1,0 +1,3 @@
+from blvprof.cli import main
+
+main()

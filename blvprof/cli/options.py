@@ -1,0 +1,119 @@
+"""Option types shared by the commands, declared once, and the parsing helpers they need."""
+
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+import model as zoo
+from blvprof.errors import UserError
+from blvprof.measure.units import parse_bytes
+
+Depth = Annotated[int | None, typer.Option("--depth", help="ResNet depth (50, 101, 152).")]
+Frames = Annotated[int | None, typer.Option("--frames", help="Input frames (bLVNet 8×2 = 16).")]
+Alpha = Annotated[int | None, typer.Option("--alpha", help="bLVNet: little branch width divisor.")]
+Beta = Annotated[int | None, typer.Option("--beta", help="bLVNet: little branch depth divisor.")]
+Blending = Annotated[int | None, typer.Option("--blending", help="TAM kernel r (odd).")]
+Classes = Annotated[int | None, typer.Option("--classes", help="Number of classes.")]
+Size = Annotated[int | None, typer.Option("--size", help="Input side in pixels (default 224).")]
+Batch = Annotated[int, typer.Option("--batch", help="Clips per step for memory and speed.")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+Metrics = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics",
+        help="Comma list of flops,params,memory,speed "
+        "[default: flops,params,memory; plus speed on CUDA].",
+    ),
+]
+Budget = Annotated[
+    str, typer.Option("--memory-budget", help="Memory for the largest-batch search.")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Db = Annotated[Path, typer.Option("--db", help="SQLite results store.")]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="FIELD=VALUE for any other config field (repeatable)."),
+]
+Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 (autocast).")]
+ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Channels-last memory format.")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model first.")]
+CudnnBenchmark = Annotated[bool, typer.Option("--cudnn-benchmark", help="cudnn.benchmark = True.")]
+Warmup = Annotated[int | None, typer.Option("--warmup", help="Untimed steps [CPU 2, CUDA 10].")]
+Steps = Annotated[int | None, typer.Option("--steps", help="Timed steps [CPU 5, CUDA 50].")]
+ByModule = Annotated[int, typer.Option("--by-module", help="MACs per module to this depth.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+
+DEFAULT_DB = Path("blvprof.db")
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def parse_csv_ints(text: str, name: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{name} must be a comma list of integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise UserError(f"{name} must be positive integers, got {text!r}")
+    return values
+
+
+def parse_budget(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ValueError as error:
+        raise UserError(f"--memory-budget: {error}") from None
+
+
+def parse_metrics(text: str | None, device: str) -> tuple[str, ...]:
+    if text is None:
+        base = ("flops", "params", "memory")
+        return (*base, "speed") if device == "cuda" else base
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def parse_value(model_name: str, field_name: str, text: str) -> Any:
+    """Convert ``text`` to the declared type of a config field."""
+    annotation = zoo.registry.field_type(model_name, field_name)
+    if typing.get_origin(annotation) is typing.Literal:
+        for choice in typing.get_args(annotation):
+            if str(choice) == text:
+                return choice
+        raise UserError(
+            f"--set {field_name}={text}: choose from "
+            f"{', '.join(map(str, typing.get_args(annotation)))}"
+        )
+    try:
+        if annotation is bool:
+            if text.lower() not in _TRUE | _FALSE:
+                raise ValueError
+            return text.lower() in _TRUE
+        if annotation in (int, float, str):
+            return annotation(text)
+    except ValueError:
+        raise UserError(
+            f"--set {field_name}={text}: expected {zoo.registry.type_name(annotation)}"
+        ) from None
+    return text
+
+
+def model_overrides(model_name: str, sets: list[str] | None, **named: int | None) -> dict[str, Any]:
+    """Config overrides from the named options (those given) and ``--set FIELD=VALUE`` pairs."""
+    zoo.get_entry(model_name)  # fail on an unknown model before anything else
+    fields = {
+        "depth": "depth",
+        "frames": "num_frames",
+        "alpha": "alpha",
+        "beta": "beta",
+        "blending": "blending_frames",
+        "classes": "num_classes",
+        "size": "image_size",
+    }
+    overrides: dict[str, Any] = {fields[k]: v for k, v in named.items() if v is not None}
+    for item in sets or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects FIELD=VALUE, got {item!r}")
+        overrides[key.strip()] = parse_value(model_name, key.strip(), text.strip())
+    return overrides

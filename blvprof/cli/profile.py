@@ -1,0 +1,316 @@
+"""``blvprof profile`` (one configuration) and ``blvprof compare`` (a grid, with ratios)."""
+
+import csv
+import json
+import sys
+import time
+import uuid
+from dataclasses import replace
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from blvprof.cli.options import (
+    DEFAULT_DB,
+    Alpha,
+    Batch,
+    Beta,
+    Blending,
+    Budget,
+    ByModule,
+    ChannelsLast,
+    Classes,
+    Compile,
+    CudnnBenchmark,
+    Db,
+    Depth,
+    Device,
+    Frames,
+    Json,
+    Metrics,
+    Precision,
+    Seed,
+    Sets,
+    Size,
+    Steps,
+    Warmup,
+    model_overrides,
+    parse_budget,
+    parse_csv_ints,
+    parse_metrics,
+)
+from blvprof.errors import UserError
+from blvprof.measure.env import Flags
+from blvprof.measure.units import format_bytes
+from blvprof.profile import ProfileRequest, profile, resolve_device, store_record
+from blvprof.report.summary import (
+    COLUMNS,
+    RATIO_METRICS,
+    add_ratios,
+    format_cell,
+    header,
+    summarize,
+)
+from blvprof.store import Store, now
+
+stderr = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile_command)
+    app.command("compare")(compare_command)
+
+
+def _request(
+    model: str,
+    overrides: dict[str, Any],
+    metrics: str | None,
+    batch: int,
+    device: str,
+    budget: str,
+    precision: str,
+    channels_last: bool,
+    compile_: bool,
+    cudnn_benchmark: bool,
+    warmup: int | None,
+    steps: int | None,
+    by_module: int,
+    seed: int,
+) -> ProfileRequest:
+    device = resolve_device(device)
+    on_gpu = device == "cuda"
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise UserError(f"--precision {precision!r} is not one of fp32, bf16, fp16")
+    return ProfileRequest(
+        model=model,
+        overrides=overrides,
+        metrics=parse_metrics(metrics, device),
+        batch=batch,
+        device=device,
+        budget_bytes=parse_budget(budget),
+        flags=Flags(precision, channels_last, compile_, cudnn_benchmark, seed),
+        warmup=warmup if warmup is not None else (10 if on_gpu else 2),
+        steps=steps if steps is not None else (50 if on_gpu else 5),
+        by_module_depth=by_module,
+    )
+
+
+def _open_store(db: Any) -> Store:
+    return Store(db)
+
+
+def profile_command(
+    model: Annotated[str, typer.Argument(help="Registered model name (see `blvprof models`).")],
+    depth: Depth = None,
+    frames: Frames = None,
+    alpha: Alpha = None,
+    beta: Beta = None,
+    blending: Blending = None,
+    classes: Classes = None,
+    size: Size = None,
+    batch: Batch = 1,
+    device: Device = "auto",
+    metrics: Metrics = None,
+    memory_budget: Budget = "16GiB",
+    json_out: Json = False,
+    sets: Sets = None,
+    precision: Precision = "fp32",
+    channels_last: ChannelsLast = False,
+    compile_: Compile = False,
+    cudnn_benchmark: CudnnBenchmark = False,
+    warmup: Warmup = None,
+    steps: Steps = None,
+    by_module: ByModule = 0,
+    seed: Seed = 0,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Measure one model configuration: MACs, parameters, memory and speed."""
+    overrides = model_overrides(
+        model,
+        sets,
+        depth=depth,
+        frames=frames,
+        alpha=alpha,
+        beta=beta,
+        blending=blending,
+        classes=classes,
+        size=size,
+    )
+    request = _request(
+        model,
+        overrides,
+        metrics,
+        batch,
+        device,
+        memory_budget,
+        precision,
+        channels_last,
+        compile_,
+        cudnn_benchmark,
+        warmup,
+        steps,
+        by_module,
+        seed,
+    )
+    with _open_store(db) as store:
+        started, clock = now(), time.perf_counter()
+        record = profile(request)
+        store_record(
+            store,
+            request,
+            record,
+            "profile",
+            uuid.uuid4().hex,
+            started,
+            time.perf_counter() - clock,
+        )
+    if json_out:
+        print(json.dumps(record, default=str))
+    else:
+        _print_profile(record)
+
+
+def _print_profile(record: dict[str, Any]) -> None:
+    console = Console()
+    table = Table("metric", "value", title=f"{record['model']} {record['input_shape']}")
+    if "macs" in record:
+        table.add_row("GMACs / clip (conv+linear)", f"{record['macs'] / 1e9:.2f}")
+        table.add_row("GMACs / clip (fvcore total)", f"{record['fvcore_macs'] / 1e9:.2f}")
+        table.add_row("train GFLOPs / clip (fwd+bwd)", f"{record['train_flops'] / 1e9:.1f}")
+        ops = ", ".join(f"{k}×{v}" for k, v in record["unsupported_ops"].items())
+        table.add_row("ops fvcore did not count", ops or "none")
+    if "params" in record:
+        table.add_row("parameters", f"{record['params']:,}")
+    if "memory" in record:
+        m = record["memory"]
+        label = "measured" if m["method"] == "cuda" else "estimate"
+        table.add_row(
+            f"train peak @ batch {m['batch']} ({label})", format_bytes(m["train_peak_bytes"])
+        )
+        table.add_row(
+            f"infer peak @ batch {m['batch']} ({label})", format_bytes(m["infer_peak_bytes"])
+        )
+        table.add_row("train memory per clip", format_bytes(m["per_clip_bytes"]))
+        table.add_row(f"max batch in {format_bytes(m['budget_bytes'])}", str(m["max_batch"]))
+    if "speed" in record:
+        s = record["speed"]
+        table.add_row(
+            f"infer ({s['device']})",
+            f"{s['infer_ms']:.1f} ms/step, {s['infer_clips_per_s']:.2f} clips/s",
+        )
+        table.add_row(
+            f"train ({s['device']})",
+            f"{s['train_ms']:.1f} ms/step, {s['train_clips_per_s']:.2f} clips/s",
+        )
+        if s["peak_fraction"] is not None:
+            table.add_row("share of GPU dense peak", f"{s['peak_fraction']:.1%}")
+    env = record["env"]
+    table.add_row("device", f"{env['device']}: {env['device_name']}")
+    console.print(table)
+
+
+def compare_command(
+    models: Annotated[list[str], typer.Argument(help="Models; ratios are to the first.")],
+    frames: Annotated[str, typer.Option("--frames", help="Comma list of input frames.")] = "16",
+    depth: Annotated[str | None, typer.Option("--depth", help="Comma list of depths.")] = None,
+    size: Size = None,
+    classes: Classes = None,
+    batch: Batch = 1,
+    device: Device = "auto",
+    metrics: Metrics = None,
+    memory_budget: Budget = "16GiB",
+    json_out: Json = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print the table as CSV.")] = False,
+    sets: Sets = None,
+    precision: Precision = "fp32",
+    warmup: Warmup = None,
+    steps: Steps = None,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Profile a grid of models × frames × depths and print one table with ratios."""
+    frame_list = parse_csv_ints(frames, "--frames")
+    depths: list[int | None] = list(parse_csv_ints(depth, "--depth")) if depth else [None]
+    grid = [(m, f, d) for d in depths for f in frame_list for m in models]
+    requests = [
+        _request(
+            m,
+            model_overrides(m, sets, frames=f, depth=d, size=size, classes=classes),
+            metrics,
+            batch,
+            device,
+            memory_budget,
+            precision,
+            False,
+            False,
+            False,
+            warmup,
+            steps,
+            0,
+            0,
+        )
+        for m, f, d in grid
+    ]
+    records = _run_grid(requests, db)
+    rows = add_ratios([summarize(r) for r in records])
+    if json_out:
+        print(json.dumps({"rows": rows, "records": records}, default=str))
+    elif csv_out:
+        _write_csv(rows)
+    else:
+        _print_compare(rows, records)
+
+
+def _run_grid(requests: list[ProfileRequest], db: Any) -> list[dict[str, Any]]:
+    records = []
+    study, show = f"compare-{uuid.uuid4().hex[:8]}", sys.stderr.isatty()
+    with _open_store(db) as store, Progress(console=stderr, disable=not show) as bar:
+        task = bar.add_task("profiling", total=len(requests))
+        for request in requests:
+            bar.update(task, description=f"{request.model} {request.overrides}")
+            started, clock = now(), time.perf_counter()
+            record = profile(replace(request))
+            store_record(
+                store,
+                request,
+                record,
+                study,
+                uuid.uuid4().hex,
+                started,
+                time.perf_counter() - clock,
+            )
+            records.append(record)
+            bar.advance(task)
+    return records
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    present = [k for k in COLUMNS if any(k in r for r in rows)]
+    ratios = [f"{k}_ratio" for k in RATIO_METRICS if any(f"{k}_ratio" in r for r in rows)]
+    return present + ratios
+
+
+def _write_csv(rows: list[dict[str, Any]]) -> None:
+    columns = _columns(rows)
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _print_compare(rows: list[dict[str, Any]], records: list[dict[str, Any]]) -> None:
+    columns = _columns(rows)
+    table = Table(*[header(c) for c in columns], title=f"ratios are to {rows[0]['model']}")
+    for row in rows:
+        table.add_row(*[format_cell(c, row.get(c)) for c in columns])
+    console = Console()
+    console.print(table)
+    methods = {r["memory"]["method"] for r in records if "memory" in r}
+    env = records[0]["env"]
+    if methods:
+        how = (
+            f"measured on {env['device_name']}" if "cuda" in methods else "MemTracker, fake tensors"
+        )
+        console.print(f"memory: {', '.join(sorted(methods))} ({how})")
+    console.print(f"device: {env['device']} ({env['device_name']}), torch {env['torch']}")

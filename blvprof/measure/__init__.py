@@ -1,0 +1,1 @@
+"""Measurements: pure functions returning frozen records in raw units (MACs, bytes, seconds)."""

@@ -1,0 +1,259 @@
+"""Peak memory of inference and of one training step, measured on CUDA or estimated without it.
+
+A training step is forward, cross-entropy, backward and an SGD-momentum step, in steady state
+(momentum buffers already allocated). Peak memory grows linearly with the batch, so two batch sizes
+give a fixed part and a per-clip part, and from them the largest batch that fits a budget.
+
+* ``measure_cuda``: real peaks from the CUDA caching allocator after a warm-up step, and the largest
+  batch found by a search that catches out-of-memory errors (the allocator is capped at the budget).
+* ``estimate``: torch's MemTracker under FakeTensorMode on the CPU — the same step on fake
+  tensors, so no memory is used; the peak comes with a breakdown by kind. Labelled "estimate".
+"""
+
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.distributed._tools.mem_tracker import MemTracker
+
+from blvprof.measure.precision import autocast
+
+Build = Callable[[], nn.Module]
+ShapeFor = Callable[[int], tuple[int, ...]]  # batch -> input shape
+FIT_BATCHES = (1, 2)
+MAX_SEARCH_BATCH = 4096
+_KINDS = {  # MemTracker's reference kinds -> our breakdown keys
+    "Parameter": "parameters",
+    "Buffer": "buffers",
+    "Gradient": "gradients",
+    "Activation": "activations",
+    "Temp": "temporaries",
+    "Optstate": "optimizer_state",
+    "Other": "other",
+}
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    method: str  # "cuda" (measured) or "estimate" (MemTracker on fake tensors)
+    batch: int
+    infer_peak_bytes: int
+    train_peak_bytes: int
+    fixed_bytes: int  # training memory that does not grow with the batch
+    per_clip_bytes: int  # training memory each further clip adds
+    budget_bytes: int
+    max_batch: int  # largest training batch that fits the budget
+    max_batch_method: str  # "search" (OOM search on the device) or "fit" (fixed + per-clip)
+    breakdown: dict[str, int] = field(default_factory=dict)  # by kind at the training peak
+    infer_reserved_bytes: int | None = None  # cuda: held by the caching allocator
+    train_reserved_bytes: int | None = None
+
+
+def linear_fit(peaks: dict[int, int]) -> tuple[int, int]:
+    """(fixed, per_clip) bytes from peaks at two batch sizes."""
+    (b1, p1), (b2, p2) = sorted(peaks.items())[:2]
+    per_clip = max(1, round((p2 - p1) / (b2 - b1)))
+    return p1 - per_clip * b1, per_clip
+
+
+def predicted_max_batch(fixed: int, per_clip: int, budget: int) -> int:
+    """Largest batch with fixed + batch × per_clip ≤ budget (0 if not even one clip fits)."""
+    return max(0, (budget - fixed) // per_clip)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    clip: torch.Tensor,
+    labels: torch.Tensor,
+    precision: str,
+) -> None:
+    with autocast(clip.device.type, precision):
+        loss = F.cross_entropy(model(clip), labels)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _sgd(model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+
+
+def _fake_peak(
+    build: Build, shape: tuple[int, ...], num_classes: int, precision: str, train: bool
+) -> dict[str, int]:
+    """MemTracker's peak snapshot (bytes by kind and 'Total') for one step on fake tensors."""
+    with FakeTensorMode():
+        model = build().train(train)
+        clip = torch.zeros(shape)
+        optimizer = _sgd(model)
+        if train:  # steady state: momentum buffers exist before the step
+            for p in model.parameters():
+                optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
+        tracker = MemTracker()
+        tracker.track_external(model, optimizer, clip)
+        with tracker:
+            if train:
+                labels = torch.zeros(shape[0], dtype=torch.long) % num_classes
+                train_step(model, optimizer, clip, labels, precision)
+            else:
+                with torch.no_grad(), autocast("cpu", precision):
+                    model(clip)
+        snapshot = tracker.get_tracker_snapshot("peak")
+    totals: dict[str, int] = {}
+    for by_kind in snapshot.values():
+        for kind, n_bytes in by_kind.items():
+            key = str(getattr(kind, "value", kind))
+            totals[key] = totals.get(key, 0) + n_bytes
+    return totals
+
+
+def estimate(
+    build: Build,
+    shape_for: ShapeFor,
+    batch: int,
+    budget_bytes: int,
+    num_classes: int,
+    precision: str = "fp32",
+) -> MemoryRecord:
+    """Peak memory estimated with MemTracker on fake tensors: no real memory is used."""
+    peaks = {}
+    breakdown: dict[str, int] = {}
+    for b in sorted({*FIT_BATCHES, batch}):
+        snapshot = _fake_peak(build, shape_for(b), num_classes, precision, train=True)
+        peaks[b] = snapshot["Total"]
+        if b == batch:
+            breakdown = {_KINDS.get(k, k): v for k, v in snapshot.items() if k != "Total"}
+    infer = _fake_peak(build, shape_for(batch), num_classes, precision, train=False)["Total"]
+    fixed, per_clip = linear_fit(peaks)
+    return MemoryRecord(
+        method="estimate",
+        batch=batch,
+        infer_peak_bytes=infer,
+        train_peak_bytes=peaks[batch],
+        fixed_bytes=fixed,
+        per_clip_bytes=per_clip,
+        budget_bytes=budget_bytes,
+        max_batch=predicted_max_batch(fixed, per_clip, budget_bytes),
+        max_batch_method="fit",
+        breakdown=breakdown,
+    )
+
+
+def _cuda_peaks(step: Callable[[], None]) -> tuple[int, int]:
+    """(allocated, reserved) peak bytes of ``step``, run once to warm up and once measured."""
+    step()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated(), torch.cuda.max_memory_reserved()
+
+
+def _cuda_train_peaks(
+    model: nn.Module, shape: tuple[int, ...], num_classes: int, precision: str
+) -> tuple[int, int]:
+    """Peaks of a steady-state training step; its tensors are freed when this returns."""
+    model.train()
+    optimizer = _sgd(model)
+    clip = torch.randn(shape, device="cuda")
+    labels = torch.randint(0, num_classes, (shape[0],), device="cuda")
+
+    def step() -> None:
+        train_step(model, optimizer, clip, labels, precision)
+
+    try:
+        return _cuda_peaks(step)
+    finally:
+        optimizer.zero_grad(set_to_none=True)
+        optimizer.state.clear()
+
+
+def _free_cuda() -> None:
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def fits(model: nn.Module, shape: tuple[int, ...], num_classes: int, precision: str) -> bool:
+    """Whether two training steps at this shape run without a CUDA out-of-memory error."""
+    try:
+        _cuda_train_peaks(model, shape, num_classes, precision)
+    except torch.cuda.OutOfMemoryError:
+        return False
+    finally:
+        _free_cuda()  # after the frame holding the failed step's tensors is gone
+    return True
+
+
+def search_max_batch(
+    model: nn.Module, shape_for: ShapeFor, num_classes: int, precision: str
+) -> int:
+    """Largest batch that trains without OOM: doubling, then bisection."""
+    low, high = 0, 1
+    while high <= MAX_SEARCH_BATCH and fits(model, shape_for(high), num_classes, precision):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(model, shape_for(middle), num_classes, precision):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def measure_cuda(
+    model: nn.Module,
+    shape_for: ShapeFor,
+    batch: int,
+    budget_bytes: int,
+    num_classes: int,
+    precision: str = "fp32",
+) -> MemoryRecord:
+    """Measured peaks on the current CUDA device; the search is capped at ``budget_bytes``."""
+    was_training = model.training
+    total = torch.cuda.get_device_properties(0).total_memory
+    model.cuda()
+    try:
+        model.eval()
+        infer_alloc, infer_reserved = _cuda_infer_peaks(model, shape_for(batch), precision)
+        peaks = {}
+        for b in sorted({*FIT_BATCHES, batch}):
+            peaks[b] = _cuda_train_peaks(model, shape_for(b), num_classes, precision)
+            _free_cuda()
+        torch.cuda.set_per_process_memory_fraction(min(1.0, budget_bytes / total))
+        try:
+            max_batch = search_max_batch(model, shape_for, num_classes, precision)
+        finally:
+            torch.cuda.set_per_process_memory_fraction(1.0)
+    finally:
+        model.train(was_training)
+    fixed, per_clip = linear_fit({b: alloc for b, (alloc, _) in peaks.items()})
+    return MemoryRecord(
+        method="cuda",
+        batch=batch,
+        infer_peak_bytes=infer_alloc,
+        train_peak_bytes=peaks[batch][0],
+        fixed_bytes=fixed,
+        per_clip_bytes=per_clip,
+        budget_bytes=budget_bytes,
+        max_batch=max_batch,
+        max_batch_method="search",
+        infer_reserved_bytes=infer_reserved,
+        train_reserved_bytes=peaks[batch][1],
+    )
+
+
+def _cuda_infer_peaks(model: nn.Module, shape: tuple[int, ...], precision: str) -> tuple[int, int]:
+    clip = torch.randn(shape, device="cuda")
+
+    def forward() -> None:
+        with torch.no_grad(), autocast("cuda", precision):
+            model(clip)
+
+    peaks = _cuda_peaks(forward)
+    return peaks

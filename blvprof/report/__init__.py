@@ -1,0 +1,1 @@
+"""Rendering: records in, markdown, tables and charts out. Nothing here imports torch."""

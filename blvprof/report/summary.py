@@ -1,0 +1,103 @@
+"""Flat summaries of profile records, and ratios between them, for tables and charts."""
+
+from typing import Any
+
+# Columns of a summary row, with a header and how the value is formatted.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "model": ("model", "{}"),
+    "depth": ("depth", "{}"),
+    "frames": ("frames", "{}"),
+    "gmacs": ("GMACs/clip", "{:.2f}"),
+    "params_m": ("params (M)", "{:.2f}"),
+    "train_gflops": ("train GFLOPs/clip", "{:.1f}"),
+    "train_mib_per_clip": ("train MiB/clip", "{:.0f}"),
+    "max_batch": ("max batch", "{}"),
+    "infer_clips_per_s": ("infer clips/s", "{:.2f}"),
+    "train_clips_per_s": ("train clips/s", "{:.2f}"),
+}
+# Metrics compared as ratios to a reference row; True where larger is better.
+RATIO_METRICS: dict[str, bool] = {
+    "gmacs": False,
+    "params_m": False,
+    "train_mib_per_clip": False,
+    "max_batch": True,
+    "infer_clips_per_s": True,
+    "train_clips_per_s": True,
+}
+
+
+def summarize(record: dict[str, Any]) -> dict[str, Any]:
+    """The figures a table shows for one profile record (absent metrics are absent keys)."""
+    config = record.get("config", {})
+    row: dict[str, Any] = {
+        "model": record["model"],
+        "depth": config.get("depth"),
+        "frames": record.get("num_frames", config.get("num_frames")),
+    }
+    if "macs" in record:
+        row["gmacs"] = record["macs"] / 1e9
+        row["train_gflops"] = record["train_flops"] / 1e9
+    if "params" in record:
+        row["params_m"] = record["params"] / 1e6
+    memory = record.get("memory")
+    if memory:
+        row["train_mib_per_clip"] = memory["per_clip_bytes"] / 2**20
+        row["max_batch"] = memory["max_batch"]
+        row["memory_method"] = memory["method"]
+    speed = record.get("speed")
+    if speed:
+        row["infer_clips_per_s"] = speed["infer_clips_per_s"]
+        row["train_clips_per_s"] = speed["train_clips_per_s"]
+    return row
+
+
+def ratio(value: float | None, reference: float | None) -> float | None:
+    """value / reference, or None when either is missing or the reference is zero."""
+    if value is None or reference in (None, 0):
+        return None
+    return value / reference
+
+
+def add_ratios(
+    rows: list[dict[str, Any]],
+    group_keys: tuple[str, ...] = ("frames", "depth"),
+    reference_model: str | None = None,
+) -> list[dict[str, Any]]:
+    """Each row gains '<metric>_ratio' = its value / the reference model's at the same group.
+
+    The reference is ``reference_model`` or the first row's model.
+    """
+    if not rows:
+        return rows
+    reference_model = reference_model or rows[0]["model"]
+    references = {
+        tuple(r.get(k) for k in group_keys): r for r in rows if r["model"] == reference_model
+    }
+    out = []
+    for row in rows:
+        reference = references.get(tuple(row.get(k) for k in group_keys))
+        extra = {
+            f"{metric}_ratio": ratio(row.get(metric), reference.get(metric) if reference else None)
+            for metric in RATIO_METRICS
+            if metric in row
+        }
+        out.append({**row, **extra})
+    return out
+
+
+def format_cell(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if key.endswith("_ratio"):
+        return f"{value:.2f}×"
+    template = COLUMNS.get(key, ("", "{}"))[1]
+    try:
+        return template.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def header(key: str) -> str:
+    if key.endswith("_ratio"):
+        return f"{COLUMNS[key.removesuffix('_ratio')][0]} ratio"
+    return COLUMNS.get(key, (key, ""))[0]
