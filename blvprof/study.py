@@ -1,0 +1,300 @@
+"""Studies: a grid of model configurations and what to measure (and train) on each, as TOML data.
+
+A study file has these tables (only ``[[grid]]`` is required)::
+
+    [study]          name, description
+    [measure]        metrics, counter, memory_budget, batch, device, precision, warmup, steps
+    [defaults]       model config fields applied to every grid point
+    [[grid]]         model = "name" or [names]; any config field = value or [values]
+    [speed]          size, quick_size, batch, warmup, steps, and [[speed.grid]] points to time
+    [train]          a training recipe (blvprof.train.TrainSpec fields): makes it a training study
+    [resources]      cpus, gpus per run, workers (parallel local runs)
+
+Each ``[[grid]]`` block is a cartesian product; the study is the union of its blocks. Every problem
+is reported as one line naming the file, the key and what is wrong.
+"""
+
+import itertools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import model as zoo
+from blvprof.errors import UserError
+from blvprof.measure.units import parse_bytes
+
+_METRICS = ("flops", "params", "memory", "speed")
+_COUNTERS = ("fvcore", "flop_counter")
+_TABLES = ("study", "measure", "defaults", "grid", "speed", "train", "resources")
+
+
+class StudyError(UserError):
+    """A malformed study: the message names the file, the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One model configuration: a registered name and its config overrides."""
+
+    model: str
+    overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Measure:
+    metrics: tuple[str, ...] = ("flops", "params", "memory")
+    counter: str = "fvcore"  # fvcore, or flop_counter (FlopCounterMode on fake tensors: fast)
+    memory_budget: int = 16 * 2**30
+    batch: int = 1
+    device: str = "auto"
+    precision: str = "fp32"
+    warmup: int = 2
+    steps: int = 5
+
+
+@dataclass(frozen=True)
+class Speed:
+    points: tuple[Point, ...] = ()
+    size: int = 224
+    quick_size: int = 112
+    batch: int = 1
+    warmup: int = 2
+    steps: int = 5
+    quick_steps: int = 3
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: float = 1.0  # per run (Ray); local runs split the machine's cores among workers
+    gpus: float = 0.0
+    workers: int = 1  # local runs in parallel
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    source: str  # the file it came from, for messages
+    points: tuple[Point, ...]
+    measure: Measure = field(default_factory=Measure)
+    speed: Speed | None = None
+    train: dict[str, Any] | None = None  # TrainSpec fields; validated by the trainer
+    resources: Resources = field(default_factory=Resources)
+
+    @property
+    def kind(self) -> str:
+        return "train" if self.train is not None else "profile"
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"{path}: no such study file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise StudyError(f"{path}: not valid TOML: {error}") from None
+    return study_from_dict(data, str(path), default_name=path.stem)
+
+
+def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "study") -> Study:
+    unknown = [k for k in data if k not in _TABLES]
+    if unknown:
+        raise StudyError(f"{source}: unknown table [{unknown[0]}]; known: {', '.join(_TABLES)}")
+    info = _table(data, "study", source)
+    name = _typed(info, "name", str, source, "study", default_name)
+    defaults = _table(data, "defaults", source)
+    grids = data.get("grid")
+    if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) for g in grids):
+        raise StudyError(f"{source}: [[grid]] must be one or more tables of model fields")
+    points = _dedupe([p for i, g in enumerate(grids)
+                      for p in expand(g, defaults, source, f"grid[{i}]")])
+    if not points:
+        raise StudyError(f"{source}: the grid is empty")
+    return Study(
+        name=name,
+        description=_typed(info, "description", str, source, "study", ""),
+        source=source,
+        points=tuple(points),
+        measure=_measure(_table(data, "measure", source), source),
+        speed=_speed(data["speed"], defaults, source) if "speed" in data else None,
+        train=dict(_table(data, "train", source)) if "train" in data else None,
+        resources=_resources(_table(data, "resources", source), source),
+    )
+
+
+def expand(block: Mapping[str, Any], defaults: Mapping[str, Any], source: str,
+           where: str) -> list[Point]:
+    """The cartesian product of one grid block, each point validated against its model."""
+    if "model" not in block:
+        raise StudyError(f"{source}: {where}: missing key 'model'")
+    models = _as_list(block["model"])
+    keys = [k for k in block if k != "model"]
+    value_lists = [_as_list(block[k]) for k in keys]
+    for key, values in zip(keys, value_lists, strict=True):
+        if not values:
+            raise StudyError(f"{source}: {where}.{key}: empty list")
+    points = []
+    for model_name in models:
+        if not isinstance(model_name, str):
+            raise StudyError(f"{source}: {where}.model: expected a model name, got {model_name!r}")
+        base = {k: v for k, v in defaults.items() if _has_field(model_name, k)}
+        for combo in itertools.product(*value_lists):
+            overrides = {**base, **dict(zip(keys, combo, strict=True))}
+            _validate(model_name, overrides, source, where)
+            points.append(Point(model_name, overrides))
+    return points
+
+
+def _validate(model_name: str, overrides: dict[str, Any], source: str, where: str) -> None:
+    try:
+        zoo.resolve_config(model_name, **overrides)
+    except ValueError as error:
+        raise StudyError(f"{source}: {where}: {error}") from None
+
+
+def _has_field(model_name: str, key: str) -> bool:
+    try:
+        zoo.registry.field_type(model_name, key)
+    except ValueError:
+        return False
+    return True
+
+
+def _dedupe(points: list[Point]) -> list[Point]:
+    seen, unique = set(), []
+    for point in points:
+        signature = (point.model, tuple(sorted(point.overrides.items())))
+        if signature not in seen:
+            seen.add(signature)
+            unique.append(point)
+    return unique
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _table(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise StudyError(f"{source}: [{name}] must be a table")
+    return table
+
+
+def _typed(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], source: str,
+           where: str, default: Any) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise StudyError(f"{source}: {where}.{key}: expected {expected}, got {value!r}")
+    return value
+
+
+def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], source: str,
+                where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise StudyError(f"{source}: {where}.{key}: unknown key; known: {', '.join(allowed)}")
+
+
+def _measure(table: Mapping[str, Any], source: str) -> Measure:
+    known = tuple(f.name for f in fields(Measure))
+    _check_keys(table, known, source, "measure")
+    metrics = _typed(table, "metrics", list, source, "measure", list(Measure.metrics))
+    for metric in metrics:
+        if metric not in _METRICS:
+            raise StudyError(f"{source}: measure.metrics: unknown metric {metric!r}")
+    counter = _typed(table, "counter", str, source, "measure", Measure.counter)
+    if counter not in _COUNTERS:
+        raise StudyError(f"{source}: measure.counter: {counter!r} is not one of {_COUNTERS}")
+    budget = _typed(table, "memory_budget", str, source, "measure", None)
+    try:
+        budget_bytes = parse_bytes(budget) if budget is not None else Measure.memory_budget
+    except ValueError as error:
+        raise StudyError(f"{source}: measure.memory_budget: {error}") from None
+    measure = Measure(
+        metrics=tuple(metrics),
+        counter=counter,
+        memory_budget=budget_bytes,
+        batch=_positive(table, "batch", source, "measure", Measure.batch),
+        device=_typed(table, "device", str, source, "measure", Measure.device),
+        precision=_typed(table, "precision", str, source, "measure", Measure.precision),
+        warmup=_typed(table, "warmup", int, source, "measure", Measure.warmup),
+        steps=_positive(table, "steps", source, "measure", Measure.steps),
+    )
+    if measure.device not in ("auto", "cpu", "cuda"):
+        raise StudyError(f"{source}: measure.device: {measure.device!r} is not auto, cpu or cuda")
+    if measure.precision not in ("fp32", "bf16", "fp16"):
+        raise StudyError(f"{source}: measure.precision: {measure.precision!r} is not fp32, bf16 "
+                         "or fp16")
+    return measure
+
+
+def _positive(table: Mapping[str, Any], key: str, source: str, where: str, default: int) -> int:
+    value = _typed(table, key, int, source, where, default)
+    if value < 1:
+        raise StudyError(f"{source}: {where}.{key}: must be positive, got {value}")
+    return value
+
+
+def _speed(table: Any, defaults: Mapping[str, Any], source: str) -> Speed:
+    if not isinstance(table, dict):
+        raise StudyError(f"{source}: [speed] must be a table")
+    known = ("grid", "size", "quick_size", "batch", "warmup", "steps", "quick_steps")
+    _check_keys(table, known, source, "speed")
+    grids = table.get("grid", [])
+    if not isinstance(grids, list) or not all(isinstance(g, dict) for g in grids):
+        raise StudyError(f"{source}: [[speed.grid]] must be tables of model fields")
+    points = [p for i, g in enumerate(grids)
+              for p in expand(g, defaults, source, f"speed.grid[{i}]")]
+    return Speed(
+        points=tuple(_dedupe(points)),
+        size=_positive(table, "size", source, "speed", Speed.size),
+        quick_size=_positive(table, "quick_size", source, "speed", Speed.quick_size),
+        batch=_positive(table, "batch", source, "speed", Speed.batch),
+        warmup=_typed(table, "warmup", int, source, "speed", Speed.warmup),
+        steps=_positive(table, "steps", source, "speed", Speed.steps),
+        quick_steps=_positive(table, "quick_steps", source, "speed", Speed.quick_steps),
+    )
+
+
+def _resources(table: Mapping[str, Any], source: str) -> Resources:
+    _check_keys(table, ("cpus", "gpus", "workers"), source, "resources")
+    return Resources(
+        cpus=float(_typed(table, "cpus", (int, float), source, "resources", Resources.cpus)),
+        gpus=float(_typed(table, "gpus", (int, float), source, "resources", Resources.gpus)),
+        workers=_positive(table, "workers", source, "resources", Resources.workers),
+    )
+
+
+def study_to_toml(data: Mapping[str, Any]) -> str:
+    """TOML text for a study dict (tables of scalars and lists, and arrays of tables)."""
+    lines: list[str] = []
+    for name in _TABLES:
+        if name not in data:
+            continue
+        tables = data[name] if isinstance(data[name], list) else [data[name]]
+        for table in tables:
+            lines.append(f"[[{name}]]" if isinstance(data[name], list) else f"[{name}]")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise StudyError(f"cannot write {value!r} to a study file")

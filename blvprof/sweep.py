@@ -1,0 +1,263 @@
+"""Run a study: plan its runs, skip those already in the store, execute the rest, record each.
+
+Runs execute in worker processes (``local``) or as Ray tasks (``ray``), never in the driver, so a
+crash or an out-of-memory in one run is recorded and the sweep goes on. Only the driver writes
+the store, one transaction per finished run: an interrupted sweep (even ``kill -9``) resumes
+without losing or duplicating a finished run.
+"""
+
+import dataclasses
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+import model as zoo
+from blvprof.errors import UserError
+from blvprof.store import Run, Store, digest, now
+from blvprof.study import Point, Study
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of a study: what to build, what to measure, and how to train it (if at all)."""
+
+    study: str
+    key: str
+    kind: str  # 'profile' or 'train'
+    model: str
+    overrides: dict[str, Any]
+    request: dict[str, Any]  # ProfileRequest fields
+    train: dict[str, Any] | None = None  # TrainSpec fields
+    threads: int | None = None  # torch threads in the worker
+
+    @property
+    def label(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in self.overrides.items())
+        return f"{self.model}({fields})"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task: Task
+    status: str  # 'ok', 'oom' or 'error'
+    config: dict[str, Any]
+    result: dict[str, Any] | None
+    env: dict[str, Any] | None
+    error: str | None
+    started_at: str
+    finished_at: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    planned: int
+    skipped: int  # already finished in the store
+    ok: int
+    failed: int
+    seconds: float
+
+
+def _task(study_name: str, kind: str, point: Point, request: dict[str, Any],
+          train: dict[str, Any] | None) -> Task:
+    key = digest({"kind": kind, "model": point.model, "overrides": point.overrides,
+                  "request": request, "train": train})
+    return Task(study_name, key, kind, point.model, point.overrides, request, train)
+
+
+def plan(study: Study, quick: bool = False, store_name: str | None = None) -> list[Task]:
+    """Every run of ``study``; ``quick`` times speed points at the study's reduced size."""
+    name = store_name or study.name
+    m = study.measure
+    request = {"metrics": list(m.metrics), "batch": m.batch, "device": m.device,
+               "budget_bytes": m.memory_budget, "precision": m.precision, "warmup": m.warmup,
+               "steps": m.steps, "counter": m.counter}
+    tasks = [_task(name, study.kind, p, request, study.train) for p in study.points]
+    if study.speed is not None:
+        s = study.speed
+        timed = {**request, "metrics": ["flops", "params", "speed"], "batch": s.batch,
+                 "warmup": s.warmup, "steps": s.quick_steps if quick else s.steps,
+                 "counter": "flop_counter"}
+        size = s.quick_size if quick else s.size
+        for point in s.points:
+            sized = Point(point.model, {**point.overrides, "image_size": size})
+            tasks.append(_task(name, "profile", sized, timed, None))
+    return tasks
+
+
+def execute(task: Task) -> Outcome:
+    """Run one task and report how it went; never raises (runs inside a worker)."""
+    import torch
+
+    from blvprof.measure.env import Flags
+    from blvprof.profile import ProfileRequest, profile, resolve_device
+
+    if task.threads:
+        torch.set_num_threads(task.threads)
+    started, clock = now(), time.perf_counter()
+    overrides = dict(task.overrides)
+    result: dict[str, Any] | None = None
+    env = None
+    try:
+        request_fields = dict(task.request)
+        device = resolve_device(request_fields.pop("device"))
+        precision = request_fields.pop("precision")
+        train_record = None
+        if task.train is not None:
+            from blvprof.train import TrainSpec, train_model
+
+            spec = TrainSpec(**task.train)
+            train_record = train_model(task.model, overrides, spec, device=device)
+            overrides.update(image_size=spec.size, num_classes=train_record["num_classes"])
+        request = ProfileRequest(model=task.model, overrides=overrides, device=device,
+                                 flags=Flags(precision=precision), **request_fields)
+        record = profile(request)
+        env = record.pop("env")
+        record.pop("config")
+        result = {**record, "train": train_record} if train_record is not None else record
+        status, error = "ok", None
+    except Exception as failure:  # recorded, never raised: one bad run must not stop a sweep
+        status, error = _classify(failure)
+    return Outcome(task, status, _config(task.model, overrides), result, env, error, started,
+                   now(), time.perf_counter() - clock)
+
+
+def _classify(failure: BaseException) -> tuple[str, str]:
+    text = f"{type(failure).__name__}: {failure}".splitlines()[0][:500]
+    out_of_memory = isinstance(failure, MemoryError) or "out of memory" in str(failure).lower()
+    return ("oom" if out_of_memory else "error"), text
+
+
+def _config(model_name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return dataclasses.asdict(zoo.resolve_config(model_name, **overrides))
+    except ValueError:
+        return dict(overrides)
+
+
+def record(store: Store, outcome: Outcome) -> None:
+    task = outcome.task
+    store.add(Run(
+        study=task.study, key=task.key, kind=task.kind, model=task.model,
+        family=zoo.get_entry(task.model).family, config=outcome.config,
+        settings={**task.request, "train": task.train}, result=outcome.result, env=outcome.env,
+        status=outcome.status, error=outcome.error, started_at=outcome.started_at,
+        finished_at=outcome.finished_at, duration_s=outcome.duration_s,
+    ))
+
+
+def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers: int = 1,
+              address: str | None = None, cpus: float = 1.0, gpus: float = 0.0,
+              on_done: Callable[[Outcome], None] | None = None) -> Summary:
+    """Run the tasks not yet finished in the store; record each outcome as it arrives."""
+    if executor not in EXECUTORS:
+        raise UserError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    start = time.perf_counter()
+    finished = set().union(*(store.finished_keys(s) for s in {t.study for t in tasks}))
+    todo = [t for t in tasks if t.key not in finished]
+    if executor == "local":
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        todo = [dataclasses.replace(t, threads=t.threads or threads) for t in todo]
+        outcomes = run_local(todo, workers)
+    else:
+        outcomes = run_ray(todo, address, cpus, gpus)
+    ok = failed = 0
+    for outcome in outcomes:
+        record(store, outcome)
+        ok, failed = (ok + 1, failed) if outcome.status == "ok" else (ok, failed + 1)
+        if on_done is not None:
+            on_done(outcome)
+    return Summary(len(tasks), len(tasks) - len(todo), ok, failed, time.perf_counter() - start)
+
+
+def run_local(tasks: list[Task], workers: int) -> Iterator[Outcome]:
+    """Run tasks in ``workers`` spawned processes, at most ``workers`` at a time.
+
+    If a worker dies (a segfault, the kernel's OOM killer), the runs it may have held are run
+    again one by one in fresh processes, so the one that kills its process is recorded as failed.
+    """
+    pending = list(reversed(tasks))
+    while pending:
+        pool = _pool(workers)
+        running: dict[Future[Outcome], Task] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < workers:
+                    task = pending.pop()
+                    running[pool.submit(execute, task)] = task
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()  # raises BrokenProcessPool if a worker died
+                    running.pop(future)
+                    yield outcome
+        except BrokenProcessPool:
+            suspects = list(running.values())
+            pool.shutdown(cancel_futures=True)
+            yield from (_run_alone(t) for t in suspects)
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # spawn: a forked child would inherit the parent's torch threads and locks
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _run_alone(task: Task) -> Outcome:
+    with _pool(1) as pool:
+        try:
+            return pool.submit(execute, task).result()
+        except BrokenProcessPool:
+            stamp = now()
+            return Outcome(task, "error", _config(task.model, task.overrides), None, None,
+                           "worker process died (killed by a signal, e.g. out of memory)",
+                           stamp, stamp, 0.0)
+
+
+def run_ray(tasks: list[Task], address: str | None, cpus: float, gpus: float
+            ) -> Iterator[Outcome]:
+    """Each task as a Ray task with its CPU/GPU needs; results come back to this driver."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError('--executor ray needs Ray: pip install "blvprof[ray]"') from None
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(execute)
+    threads = max(1, int(cpus))
+    refs = {remote.remote(dataclasses.replace(t, threads=threads)): t for t in tasks}
+    while refs:
+        done, _ = ray.wait(list(refs), num_returns=1)
+        task = refs.pop(done[0])
+        try:
+            yield ray.get(done[0])
+        except Exception as failure:  # the worker died or Ray refused the task
+            status, error = _classify(failure)
+            stamp = now()
+            yield Outcome(task, status, _config(task.model, task.overrides), None, None, error,
+                          stamp, stamp, 0.0)
+
+
+def progress_printer(total: int) -> Callable[[Outcome], None]:
+    """One line per finished run on stderr (for logs and non-terminal output)."""
+    count = 0
+
+    def show(outcome: Outcome) -> None:
+        nonlocal count
+        count += 1
+        detail = f"{outcome.duration_s:.1f}s" if outcome.status == "ok" else outcome.error
+        print(f"[{count}/{total}] {outcome.status:5} {outcome.task.label} {detail}",
+              file=sys.stderr, flush=True)
+
+    return show

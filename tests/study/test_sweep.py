@@ -1,0 +1,100 @@
+"""Sweeps: resume without duplicates, failures recorded, SIGKILL mid-sweep, Ray."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from blvprof.store import Store
+from blvprof.study import load_study
+from blvprof.sweep import plan, run_tasks
+
+TINY_STUDY = """
+[study]
+name = "tiny"
+[measure]
+metrics = ["flops", "params", "memory"]
+counter = "flop_counter"
+[defaults]
+depth = 26
+base_width = 8
+image_size = 64
+num_classes = 5
+[[grid]]
+model = ["tsn", "tsm"]
+num_frames = [2, 4]
+"""
+
+
+def tiny_study(tmp_path: Path, text: str = TINY_STUDY) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    return path
+
+
+def test_rerun_reuses_every_finished_run(tmp_path) -> None:
+    study = load_study(tiny_study(tmp_path))
+    with Store(tmp_path / "r.db") as store:
+        first = run_tasks(plan(study), store, workers=2)
+        again = run_tasks(plan(study), store, workers=2)
+        rows = store.runs(study="tiny")
+    assert (first.ok, first.failed, first.skipped) == (4, 0, 0)
+    assert (again.ok, again.skipped) == (0, 4)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    assert all(r["result"]["memory"]["method"] == "estimate" for r in rows)
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the spawned workers see no GPU
+    text = TINY_STUDY.replace("[measure]", '[measure]\ndevice = "cuda"')
+    study = load_study(tiny_study(tmp_path, text))
+    with Store(tmp_path / "r.db") as store:
+        summary = run_tasks(plan(study), store)
+        rows = store.runs(study="tiny")
+    assert summary.failed == 4 and len(rows) == 4
+    assert all(r["status"] == "error" and "no CUDA GPU" in r["error"] for r in rows)
+
+
+def _finished(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as connection:
+        try:
+            return connection.execute("SELECT COUNT(*) FROM runs WHERE status='ok'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_sigkill_mid_sweep_then_resume_keeps_every_run_once(tmp_path) -> None:
+    text = TINY_STUDY.replace("num_frames = [2, 4]", "num_frames = [2, 4, 6, 8]")
+    study_path, db = tiny_study(tmp_path, text), tmp_path / "r.db"
+    command = [sys.executable, "-m", "blvprof", "ablate", str(study_path), "--db", str(db),
+               "--workers", "1"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _finished(db) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the driver and its worker, mid-sweep
+    process.wait()
+    killed_at = _finished(db)
+    assert 2 <= killed_at < 8, "the sweep should have been killed part-way"
+    subprocess.run(command, check=True, capture_output=True)
+    with Store(db) as store:
+        rows = store.runs(study="tiny")
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)) == 8
+    assert all(r["status"] == "ok" for r in rows)
+
+
+def test_two_runs_on_a_local_ray(tmp_path) -> None:
+    text = TINY_STUDY.replace('model = ["tsn", "tsm"]', 'model = "tsn"')
+    study = load_study(tiny_study(tmp_path, text))
+    with Store(tmp_path / "r.db") as store:
+        summary = run_tasks(plan(study), store, executor="ray", cpus=1)
+        rows = store.runs(study="tiny")
+    assert (summary.ok, summary.failed) == (2, 0)
+    assert sorted(r["config"]["num_frames"] for r in rows) == [2, 4]
