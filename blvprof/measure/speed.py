@@ -82,7 +82,11 @@ def summarize(seconds: list[float]) -> Timing:
     if not seconds:
         raise ValueError("no timed calls")
     ordered = sorted(seconds)
-    deciles = statistics.quantiles(ordered, n=10) if len(ordered) > 1 else [ordered[0]] * 9
+    deciles = (
+        statistics.quantiles(ordered, n=10, method="inclusive")
+        if len(ordered) > 1
+        else [ordered[0]] * 9
+    )
     return Timing(
         statistics.median(ordered), ordered[0], ordered[-1], deciles[0], deciles[-1], len(ordered)
     )

@@ -1,0 +1,38 @@
+"""Speed records: the timing primitive and the record's derived fields (no timed assertions)."""
+
+import pytest
+
+import model as zoo
+from blvprof.measure import speed
+from tests.tiny import tiny_overrides
+
+
+def test_time_calls_counts_and_orders() -> None:
+    calls = []
+    timing = speed.time_calls(lambda: calls.append(1), warmup=2, calls=7, device="cpu")
+    assert len(calls) == 9 and timing.calls == 7
+    assert timing.min_s <= timing.p10_s <= timing.median_s <= timing.p90_s <= timing.max_s
+
+
+def test_summarize_by_hand() -> None:
+    timing = speed.summarize([3.0, 1.0, 2.0])
+    assert (timing.min_s, timing.median_s, timing.max_s) == (1.0, 2.0, 3.0)
+
+
+def test_speed_record_fields_follow_from_the_timings() -> None:
+    net = zoo.create_model("tsn", **tiny_overrides("tsn"))
+    record = speed.measure_speed(net, (2, 3, 4, 64, 64), "cpu", "fp32", warmup=1, calls=2,
+                                 num_classes=5, train_flops_per_clip=10**9)
+    assert record.infer_clips_per_s == pytest.approx(2 / record.infer.median_s)
+    assert record.train_frames_per_s == pytest.approx(2 * 4 / record.train.median_s)
+    assert record.train_ms == pytest.approx(record.train.median_s * 1e3)
+    assert record.achieved_train_flops_per_s == pytest.approx(2e9 / record.train.median_s)
+    assert record.peak_flops_per_s is None and record.peak_fraction is None  # no GPU here
+    assert net.training  # mode restored
+
+
+def test_gpu_peak_table() -> None:
+    assert speed.gpu_peak_flops("NVIDIA H100 80GB HBM3", "bf16") == 989e12
+    assert speed.gpu_peak_flops("NVIDIA A100-SXM4-40GB", "fp32") == 156e12
+    assert speed.gpu_peak_flops("Some Future GPU", "bf16") is None
+    assert speed.gpu_peak_flops(None, "fp32") is None

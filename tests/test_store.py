@@ -1,0 +1,77 @@
+"""The SQLite results store: rows, resume keys, replacement of failed runs, pandas, export."""
+
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from blvprof.errors import UserError
+from blvprof.store import Run, Store, flatten
+from tests.cli.run import run as run_cli
+
+
+def a_run(key: str, status: str = "ok", study: str = "s", **result) -> Run:
+    return Run(study=study, key=key, kind="profile", model="tsn", family="tsn",
+               config={"depth": 50, "num_frames": 8}, settings={"batch": 1},
+               result={"macs": 5, "memory": {"max_batch": 3}, **result} if status == "ok" else None,
+               env={"device": "cpu"}, status=status, error=None if status == "ok" else "boom")
+
+
+def test_rows_round_trip_and_finished_keys(tmp_path) -> None:
+    with Store(tmp_path / "r.db") as store:
+        store.add(a_run("a"))
+        store.add(a_run("b", status="error"))
+        store.add(a_run("c", status="oom"))
+        assert store.finished_keys("s") == {"a", "c"}  # an error is retried on rerun
+        store.add(a_run("b"))  # the retry replaces the failed row
+        rows = store.runs(study="s")
+    assert [r["key"] for r in rows] == ["a", "c", "b"]
+    assert rows[0]["result"]["memory"]["max_batch"] == 3
+    assert rows[0]["config_hash"] == rows[2]["config_hash"]
+
+
+def test_readable_by_pandas(tmp_path) -> None:
+    with Store(tmp_path / "r.db") as store:
+        store.add(a_run("a"))
+    frame = pd.read_sql("SELECT * FROM runs", sqlite3.connect(tmp_path / "r.db"))
+    assert json.loads(frame.loc[0, "result"])["macs"] == 5
+
+
+def test_flatten_makes_dotted_columns() -> None:
+    (row,) = flatten([{"result": {"memory": {"max_batch": 3}, "ops": {}}, "tags": [1, 2]}])
+    assert row == {"result.memory.max_batch": 3, "result.ops": "{}", "tags": "[1,2]"}
+
+
+def test_unwritable_location(tmp_path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="cannot open results store"):
+        Store(tmp_path / "file" / "r.db")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_formats(fmt, tmp_path, capsys, monkeypatch) -> None:
+    db, out = tmp_path / "r.db", tmp_path / f"out.{fmt}"
+    with Store(db) as store:
+        store.add(a_run("a"))
+        store.add(a_run("b", study="other"))
+    result = run_cli(["export", "--db", str(db), "--format", fmt, "--out", str(out),
+                      "--study", "s"], capsys, monkeypatch)
+    assert result.code == 0, result.err
+    if fmt == "csv":
+        frame = pd.read_csv(out)
+    elif fmt == "json":
+        frame = pd.DataFrame(json.loads(out.read_text()))
+    else:
+        frame = pd.read_parquet(out)
+    assert len(frame) == 1
+    if fmt != "json":
+        assert frame.loc[0, "result.memory.max_batch"] == 3
+
+
+def test_export_errors(tmp_path, capsys, monkeypatch) -> None:
+    result = run_cli(["export", "--db", str(tmp_path / "none.db")], capsys, monkeypatch)
+    assert result.code == 2 and "does not exist" in result.err
+    result = run_cli(["export", "--db", str(tmp_path / "none.db"), "--format", "xls"],
+                     capsys, monkeypatch)
+    assert result.code == 2 and "--format 'xls'" in result.err
