@@ -1,0 +1,149 @@
+"""A procedurally generated, order-sensitive benchmark: a tiny Something-Something.
+
+Every clip shows one target object doing one of five motions over a textured, noisy background with
+two drifting distractors. Classes come in time-reversed pairs (move left/right, up/down, approach/
+recede, rotate clockwise/counter-clockwise, appear/disappear). A clip of a pair's second class is a
+clip generated exactly like one of its first class, played backwards, so both classes have the same
+distribution of frames: a model that ignores frame order is at chance within each pair.
+
+Clips are generated on the fly from (seed, split, index); nothing is stored.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from blvprof.data.clips import ClipSet
+from blvprof.data.shapes import Track, background, paint, random_sprite
+from blvprof.data.spec import DataError
+from blvprof.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+PAIR_NAMES = (
+    ("move_left", "move_right"),
+    ("move_up", "move_down"),
+    ("approach", "recede"),
+    ("rotate_clockwise", "rotate_counterclockwise"),
+    ("appear", "disappear"),
+)
+SPLIT_STREAMS = {"train": 0, "val": 1}  # disjoint random streams per split
+DISTRACTORS = 2
+
+Split = Literal["train", "val"]
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    classes: int = 10  # even, 2..10: the first classes // 2 motion pairs
+    samples: int = 2000  # training clips; validation has samples // 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.classes % 2 or not 2 <= self.classes <= 2 * len(PAIR_NAMES):
+            raise DataError(f"synthetic option classes={self.classes}: must be even, 2..10")
+        if self.samples < 4:
+            raise DataError(f"synthetic option samples={self.samples}: must be at least 4")
+
+    def split_size(self, split: Split) -> int:
+        return self.samples if split == "train" else self.samples // 4
+
+
+def class_names(classes: int) -> list[str]:
+    return [name for pair in PAIR_NAMES[: classes // 2] for name in pair]
+
+
+def reversed_pairs(classes: int) -> list[tuple[int, int]]:
+    return [(label, label + 1) for label in range(0, classes, 2)]
+
+
+def _still(value: float, num_frames: int) -> np.ndarray:
+    return np.full(num_frames, value)
+
+
+def _drift(rng: np.random.Generator, centre: float, spread: float, num_frames: int) -> np.ndarray:
+    """A slow straight drift within ±spread of a random centre; symmetric in direction."""
+    start, end = rng.uniform(centre - spread, centre + spread, 2)
+    return np.linspace(start, end, num_frames)
+
+
+def target_track(pair: int, rng: np.random.Generator, num_frames: int, size: int) -> Track:
+    """The target's poses for the first class of ``pair``; the second class plays them backwards."""
+    t = np.linspace(0.0, 1.0, num_frames)
+    x = _drift(rng, size * rng.uniform(0.35, 0.65), size * 0.04, num_frames)
+    y = _drift(rng, size * rng.uniform(0.35, 0.65), size * 0.04, num_frames)
+    radius = _still(size * rng.uniform(0.1, 0.16), num_frames)
+    angle = _still(rng.uniform(0, 2 * np.pi), num_frames)
+    opacity = _still(1.0, num_frames)
+    if pair == 0:  # move left: start right of centre, travel a third to a half of the frame
+        start = size * rng.uniform(0.6, 0.85)
+        x = np.linspace(start, start - size * rng.uniform(0.35, 0.5), num_frames)
+    elif pair == 1:  # move up: rows decrease
+        start = size * rng.uniform(0.6, 0.85)
+        y = np.linspace(start, start - size * rng.uniform(0.35, 0.5), num_frames)
+    elif pair == 2:  # approach: grow two to three times
+        start = size * rng.uniform(0.06, 0.09)
+        radius = start * np.linspace(1.0, rng.uniform(2.0, 3.0), num_frames)
+    elif pair == 3:  # rotate clockwise by a quarter to five eighths of a turn
+        angle = angle[0] + np.linspace(0.0, rng.uniform(0.5, 1.25) * np.pi, num_frames)
+    elif rng.random() < 0.5:  # appear by fading in over part of the clip
+        opacity = np.clip((t - rng.uniform(0.0, 0.5)) / rng.uniform(0.2, 0.5), 0.0, 1.0)
+    else:  # appear by popping in at a random frame
+        opacity = (np.arange(num_frames) >= rng.integers(1, max(num_frames, 2))).astype(float)
+    return Track(x, y, radius, angle, opacity)
+
+
+def distractor_track(rng: np.random.Generator, num_frames: int, size: int) -> Track:
+    """A smaller object drifting in a random direction and spinning slowly."""
+    heading = rng.uniform(0, 2 * np.pi)
+    travel = size * rng.uniform(0.0, 0.25) * np.linspace(-0.5, 0.5, num_frames)
+    spin = rng.uniform(-0.5, 0.5) * np.pi * np.linspace(0.0, 1.0, num_frames)
+    return Track(
+        x=size * rng.uniform(0.15, 0.85) + np.cos(heading) * travel,
+        y=size * rng.uniform(0.15, 0.85) + np.sin(heading) * travel,
+        radius=_still(size * rng.uniform(0.05, 0.08), num_frames),
+        angle=rng.uniform(0, 2 * np.pi) + spin,
+        opacity=_still(1.0, num_frames),
+    )
+
+
+def render_pair(pair: int, rng: np.random.Generator, num_frames: int, size: int) -> np.ndarray:
+    """A clip (3, T, H, W) in 0..1 of the first class of ``pair``."""
+    clip = background(rng, num_frames, size)
+    for _ in range(DISTRACTORS):
+        paint(clip, random_sprite(rng), distractor_track(rng, num_frames, size))
+    paint(clip, random_sprite(rng), target_track(pair, rng, num_frames, size))
+    return clip
+
+
+def synthetic_sample(
+    config: SyntheticConfig, split: Split, index: int, num_frames: int, size: int
+) -> tuple[torch.Tensor, int]:
+    """The normalised clip (3, T, size, size) and label of one sample."""
+    label = index % config.classes  # balanced labels
+    rng = np.random.default_rng([config.seed, SPLIT_STREAMS[split], index])
+    clip = render_pair(label // 2, rng, num_frames, size)
+    if label % 2:  # the pair's second class is the first one played backwards
+        clip = np.ascontiguousarray(clip[:, ::-1])
+    np.clip(clip, 0, 1, out=clip)
+    clip -= np.array(IMAGENET_MEAN, dtype=np.float32)[:, None, None, None]
+    clip /= np.array(IMAGENET_STD, dtype=np.float32)[:, None, None, None]
+    return torch.from_numpy(clip), label
+
+
+class SyntheticDataset(ClipSet):
+    """One split of the synthetic benchmark at a fixed clip length and frame size."""
+
+    def __init__(self, config: SyntheticConfig, split: Split, num_frames: int, size: int):
+        self.config = config
+        self.split: Split = split
+        self.num_frames = num_frames
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.config.split_size(self.split)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        return synthetic_sample(self.config, self.split, index, self.num_frames, self.size)
