@@ -164,9 +164,7 @@ def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers:
     finished = set().union(*(store.finished_keys(s) for s in {t.study for t in tasks}))
     todo = [t for t in tasks if t.key not in finished]
     if executor == "local":
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        todo = [dataclasses.replace(t, threads=t.threads or threads) for t in todo]
-        outcomes = run_local(todo, workers)
+        outcomes = _local_outcomes(todo, workers)
     else:
         outcomes = run_ray(todo, address, cpus, gpus)
     ok = failed = 0
@@ -176,6 +174,21 @@ def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers:
         if on_done is not None:
             on_done(outcome)
     return Summary(len(tasks), len(tasks) - len(todo), ok, failed, time.perf_counter() - start)
+
+
+def is_timed(task: Task) -> bool:
+    """A run whose wall-clock time is a result: it must not share the machine."""
+    return "speed" in task.request["metrics"]
+
+
+def _local_outcomes(tasks: list[Task], workers: int) -> Iterator[Outcome]:
+    """Untimed runs ``workers`` at a time; then timed runs one by one with every core."""
+    cores = os.cpu_count() or 1
+    untimed = [dataclasses.replace(t, threads=t.threads or max(1, cores // workers))
+               for t in tasks if not is_timed(t)]
+    timed = [dataclasses.replace(t, threads=t.threads or cores) for t in tasks if is_timed(t)]
+    yield from run_local(untimed, workers)
+    yield from run_local(timed, 1)
 
 
 def run_local(tasks: list[Task], workers: int) -> Iterator[Outcome]:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from blvprof.cli import export, models, profile, study
+from blvprof.cli import export, models, profile, report, study
 
 app = typer.Typer(
     name="blvprof",
@@ -27,7 +27,7 @@ def _root(
     _state["debug"] = debug
 
 
-for module in (models, profile, study, export):
+for module in (models, profile, study, report, export):
     module.register(app)
 
 

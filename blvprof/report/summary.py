@@ -26,16 +26,68 @@ RATIO_METRICS: dict[str, bool] = {
 }
 
 
+# Display names of the model families; the depth is appended ("TSN-R50", "bLVNet-TAM-101").
+FAMILY_NAMES: dict[str, str] = {
+    "blvnet_tam": "bLVNet-TAM-",
+    "blvnet": "bLVNet-",
+    "tsn": "TSN-R",
+    "tam_resnet": "TAM-R",
+    "tsm": "TSM-R",
+    "i3d": "I3D-R",
+}
+
+
+def model_label(family: str, depth: int | None, config: dict[str, Any] | None = None) -> str:
+    """A reader's name for a model: 'TSN-R50', 'bLVNet-TAM-101', 'bLVNet-50 (no TAM)'."""
+    config = config or {}
+    if family == "i3d" and config.get("slow_only"):
+        prefix = "SlowOnly-R"
+    elif family == "blvnet_tam" and config.get("use_tam") is False:
+        return f"bLVNet-{depth} (no TAM)"
+    else:
+        prefix = FAMILY_NAMES.get(family, f"{family}-")
+    return f"{prefix}{depth}" if depth is not None else prefix.removesuffix("-R").rstrip("-")
+
+
+def display_family(family: str, config: dict[str, Any]) -> str:
+    """The family a model is shown as: bLVNet-TAM with TAM off is plain bLVNet."""
+    return "blvnet" if family == "blvnet_tam" and config.get("use_tam") is False else family
+
+
+def record_of(run: dict[str, Any]) -> dict[str, Any]:
+    """A store row as a profile record: its result plus model, family, config and env."""
+    return {
+        **(run.get("result") or {}),
+        "model": run["model"],
+        "family": run.get("family") or run["model"],
+        "config": run.get("config") or {},
+        "env": run.get("env") or {},
+    }
+
+
+def image_side(record: dict[str, Any]) -> int | None:
+    """The input's spatial side in pixels, from the measured shape or else the config."""
+    shape = record.get("input_shape")
+    if shape:
+        return int(shape[-1])
+    return record.get("config", {}).get("image_size")
+
+
 def summarize(record: dict[str, Any]) -> dict[str, Any]:
     """The figures a table shows for one profile record (absent metrics are absent keys)."""
     config = record.get("config", {})
+    family = record.get("family") or record["model"]
     row: dict[str, Any] = {
         "model": record["model"],
+        "family": display_family(family, config),
+        "label": model_label(family, config.get("depth"), config),
         "depth": config.get("depth"),
         "frames": record.get("num_frames", config.get("num_frames")),
+        "side": image_side(record),
     }
     if "macs" in record:
         row["gmacs"] = record["macs"] / 1e9
+    if "train_flops" in record:
         row["train_gflops"] = record["train_flops"] / 1e9
     if "params" in record:
         row["params_m"] = record["params"] / 1e6
@@ -44,10 +96,15 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
         row["train_mib_per_clip"] = memory["per_clip_bytes"] / 2**20
         row["max_batch"] = memory["max_batch"]
         row["memory_method"] = memory["method"]
+        row["max_batch_method"] = memory.get("max_batch_method")
+        row["budget_bytes"] = memory.get("budget_bytes")
     speed = record.get("speed")
     if speed:
         row["infer_clips_per_s"] = speed["infer_clips_per_s"]
         row["train_clips_per_s"] = speed["train_clips_per_s"]
+        row["speed_device"] = speed.get("device")
+    if record.get("env"):
+        row["device_name"] = record["env"].get("device_name")
     return row
 
 

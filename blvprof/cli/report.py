@@ -1,0 +1,41 @@
+"""``blvprof report``: markdown reports and charts from the results store."""
+
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blvprof.cli.options import DEFAULT_DB, Db
+from blvprof.errors import UserError
+from blvprof.report.study_report import render_store
+from blvprof.store import Store
+
+DEFAULT_OUT = Path("reports")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
+
+
+def report(
+    db: Db = DEFAULT_DB,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = DEFAULT_OUT,
+    study: Annotated[str | None, typer.Option("--study", help="Only this study.")] = None,
+) -> None:
+    """Render one markdown report per study (plus the paper-claims report) and an index."""
+    if not db.is_file():
+        raise UserError(f"results store {db} does not exist")
+    with Store(db) as store:
+        studies = store.studies()
+        if study is not None and study not in studies:
+            known = ", ".join(studies) or "none"
+            raise UserError(f"study {study!r} is not in {db} (studies: {known})")
+        rows = store.runs(study=study)
+    if not rows:
+        raise UserError(f"results store {db} has no runs")
+    command = ["blvprof", "report", "--db", str(db), "--out", str(out)]
+    if study is not None:
+        command += ["--study", study]
+    for path in render_store(rows, out, shlex.join(command)):
+        print(path)

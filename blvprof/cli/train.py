@@ -1,0 +1,212 @@
+"""``blvprof train``: a short training run, recorded in the results store."""
+
+import dataclasses
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from blvprof.cli.options import (
+    DEFAULT_DB,
+    Alpha,
+    Beta,
+    Blending,
+    Db,
+    Depth,
+    Device,
+    Frames,
+    Json,
+    Seed,
+    Sets,
+    model_overrides,
+)
+from blvprof.errors import UserError
+from blvprof.measure.env import Flags, environment
+from blvprof.store import Run, Store, now
+from blvprof.train import TrainingDiverged, TrainSpec, train_model
+from blvprof.train.checkpoint import CHECKPOINT_FILE
+from blvprof.train.distributed import launched_processes
+
+Data = Annotated[
+    str,
+    typer.Option(
+        "--data", help="synthetic[:classes=10,samples=2000,seed=0], frames:ROOT or videos:ROOT."
+    ),
+]
+Epochs = Annotated[int, typer.Option("--epochs", help="Epochs to train.")]
+TrainBatch = Annotated[int, typer.Option("--batch", help="Clips per step in each process.")]
+Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine decay to zero).")]
+WeightDecay = Annotated[
+    float, typer.Option("--wd", help="Weight decay (not on BN parameters and biases).")
+]
+WarmupEpochs = Annotated[float, typer.Option("--warmup", help="Epochs of linear LR warm-up.")]
+TrainSize = Annotated[int, typer.Option("--size", help="Input side in pixels.")]
+Workers = Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")]
+Dense = Annotated[bool, typer.Option("--dense", help="Strided instead of segment sampling.")]
+SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable samples.")]
+Deterministic = Annotated[
+    bool, typer.Option("--deterministic", help="Deterministic kernels (warn where none exist).")
+]
+TrainPrecision = Annotated[
+    str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")
+]
+OutDir = Annotated[
+    Path | None,
+    typer.Option("--out", help="Checkpoint folder (default: runs/MODEL-TIMESTAMP)."),
+]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue from --out/last.pt.")]
+MaxTrainBatches = Annotated[
+    int | None, typer.Option("--max-train-batches", help="Cap on training steps per epoch.")
+]
+MaxValBatches = Annotated[
+    int | None, typer.Option("--max-val-batches", help="Cap on validation batches per epoch.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+
+
+def train_command(
+    model: Annotated[str, typer.Argument(help="Registered model name (see `blvprof models`).")],
+    data: Data = "synthetic",
+    epochs: Epochs = TrainSpec.epochs,
+    batch: TrainBatch = TrainSpec.batch,
+    lr: Lr = TrainSpec.lr,
+    wd: WeightDecay = TrainSpec.weight_decay,
+    warmup: WarmupEpochs = TrainSpec.warmup_epochs,
+    size: TrainSize = TrainSpec.size,
+    frames: Frames = None,
+    depth: Depth = None,
+    alpha: Alpha = None,
+    beta: Beta = None,
+    blending: Blending = None,
+    sets: Sets = None,
+    workers: Workers = TrainSpec.workers,
+    dense: Dense = False,
+    skip_bad: SkipBad = False,
+    deterministic: Deterministic = False,
+    precision: TrainPrecision = TrainSpec.precision,
+    seed: Seed = TrainSpec.seed,
+    device: Device = "auto",
+    out: OutDir = None,
+    resume: Resume = False,
+    max_train_batches: MaxTrainBatches = None,
+    max_val_batches: MaxValBatches = None,
+    json_out: Json = False,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Train a model briefly (SGD Nesterov, cosine LR) and record accuracy, loss and time."""
+    overrides = model_overrides(
+        model, sets, depth=depth, frames=frames, alpha=alpha, beta=beta, blending=blending
+    )
+    spec = TrainSpec(
+        data=data,
+        epochs=epochs,
+        batch=batch,
+        lr=lr,
+        weight_decay=wd,
+        warmup_epochs=warmup,
+        size=size,
+        seed=seed,
+        deterministic=deterministic,
+        workers=workers,
+        dense=dense,
+        skip_bad=skip_bad,
+        precision=precision,
+        max_train_batches=max_train_batches,
+        max_val_batches=max_val_batches,
+    )
+    out_dir = _out_dir(out, model, resume)
+    started, clock = now(), time.perf_counter()
+    try:
+        record = train_model(
+            model,
+            overrides,
+            spec,
+            device=device,
+            out_dir=out_dir,
+            resume=resume,
+            progress=sys.stderr.isatty(),
+        )
+    except TrainingDiverged as error:  # a failed run, not bad input: exit code 1
+        if launched_processes().main:
+            print(f"blvprof: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if not record:  # a process other than rank 0 of a torchrun launch
+        return
+    with Store(db) as store:
+        store.add(_row(record, spec, out_dir, started, time.perf_counter() - clock))
+    if json_out:
+        print(json.dumps(record, default=str))
+    else:
+        _print_summary(record, out_dir)
+
+
+def _out_dir(out: Path | None, model: str, resume: bool) -> Path:
+    """The checkpoint folder; refuses to overwrite a run's checkpoint unless resuming it."""
+    if out is None:
+        if resume:
+            raise UserError("--resume needs --out, the folder of the run to continue")
+        return Path("runs") / f"{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if not resume and (out / CHECKPOINT_FILE).exists():
+        raise UserError(f"{out} already holds a run; pass --resume or choose another --out")
+    return out
+
+
+def _row(
+    record: dict[str, Any], spec: TrainSpec, out_dir: Path, started: str, duration: float
+) -> Run:
+    flags = Flags(precision=record["precision"], seed=spec.seed)
+    return Run(
+        study="train",
+        key=out_dir.name,
+        kind="train",
+        model=record["model"],
+        family=record["family"],
+        config=record["config"],
+        settings=dataclasses.asdict(spec),
+        result={
+            "params": record["params"],
+            "train": {k: v for k, v in record.items() if k != "config"},  # config has a column
+        },
+        env=environment(record["device"], flags),
+        status="ok",
+        started_at=started,
+        finished_at=now(),
+        duration_s=duration,
+    )
+
+
+def _print_summary(record: dict[str, Any], out_dir: Path) -> None:
+    console = Console()
+    table = Table("epoch", "train loss", "train top-1", "val loss", "val top-1", "val top-5", "s")
+    for entry in record["history"]:
+        table.add_row(
+            str(entry["epoch"]),
+            f"{entry['train_loss']:.3f}",
+            f"{entry['train_top1']:.1%}",
+            f"{entry['val_loss']:.3f}",
+            f"{entry['val_top1']:.1%}",
+            f"{entry['val_top5']:.1%}",
+            f"{entry['seconds']:.1f}",
+        )
+    table.title = (
+        f"{record['model']} on {record['data']} ({record['device']}, {record['precision']})"
+    )
+    console.print(table)
+    line = (
+        f"top-1 {record['top1']:.1%} (best {record['best_top1']:.1%}), top-5 {record['top5']:.1%}"
+    )
+    if record["pair_accuracy_mean"] is not None:
+        line += f", time-reversed pairs {record['pair_accuracy_mean']:.1%} (chance 50%)"
+    console.print(line)
+    if record["stopped"]:
+        console.print(f"stopped early: {record['stopped']}")
+    console.print(f"{record['params']:,} parameters; checkpoint {out_dir / CHECKPOINT_FILE}")

@@ -1,0 +1,101 @@
+"""Profile rows as summaries: selected, merged per configuration, turned into chart series."""
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from blvprof.report.charts import Point, Series
+from blvprof.report.summary import model_label, record_of, summarize
+
+# (label, depth, input frames, input side): one configuration of one model.
+ConfigKey = tuple[str, int | None, int | None, int | None]
+# Families in the order tables list them: the baselines, then bLVNet.
+FAMILY_ORDER = ("tsn", "tam_resnet", "tsm", "i3d", "blvnet", "blvnet_tam")
+
+
+def ok_runs(runs: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in runs if r.get("kind") == kind and r.get("status") == "ok" and r["result"]]
+
+
+def profile_summaries(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary per successful profile row, in the store's order."""
+    return [summarize(record_of(r)) for r in ok_runs(runs, "profile")]
+
+
+def config_key(summary: dict[str, Any]) -> ConfigKey:
+    return (summary["label"], summary["depth"], summary["frames"], summary["side"])
+
+
+def family_rank(family: str) -> int:
+    return FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER)
+
+
+def sort_key(summary: dict[str, Any]) -> tuple[Any, ...]:
+    """Table order: depth, frames, size, then baselines before bLVNet."""
+    depth, frames, side = summary["depth"] or 0, summary["frames"] or 0, summary["side"] or 0
+    return (depth, frames, side, family_rank(summary["family"]), summary["label"])
+
+
+def merge_by_config(summaries: Iterable[dict[str, Any]]) -> dict[ConfigKey, dict[str, Any]]:
+    """Summaries of one configuration merged: a metric missing from one row is taken from another
+    (e.g. MACs from a counting run, clips/s from a timing run); the first value of each wins."""
+    merged: dict[ConfigKey, dict[str, Any]] = {}
+    for summary in summaries:
+        into = merged.setdefault(config_key(summary), {})
+        for name, value in summary.items():
+            if value is not None:
+                into.setdefault(name, value)
+    return merged
+
+
+def series(
+    summaries: Sequence[dict[str, Any]],
+    metric: str,
+    name: Callable[[dict[str, Any]], str] = lambda s: s["label"],
+) -> list[Series]:
+    """One series per name (default: the model label), ``metric`` against input frames."""
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for summary in sorted(summaries, key=sort_key):
+        if summary.get(metric) is not None and summary["frames"] is not None:
+            lines.setdefault(name(summary), []).append(summary)
+    ordered = sorted(lines.items(), key=lambda item: _line_order(item[1][0]))
+    return [
+        Series(
+            label,
+            tuple(float(s["frames"]) for s in points),
+            tuple(float(s[metric]) for s in points),
+            points[0]["family"],
+            points[0]["depth"],
+        )
+        for label, points in ordered
+    ]
+
+
+def _line_order(summary: dict[str, Any]) -> tuple[Any, ...]:
+    return (family_rank(summary["family"]), summary["depth"] or 0, summary["side"] or 0)
+
+
+def speed_points(summaries: Sequence[dict[str, Any]]) -> tuple[list[Point], list[Point]]:
+    """(inference, training) points of clips/s against GMACs, annotated with frames and size."""
+    timed = [
+        s for s in sorted(summaries, key=sort_key) if "infer_clips_per_s" in s and "gmacs" in s
+    ]
+
+    def points(metric: str) -> list[Point]:
+        return [
+            Point(s["label"], s["gmacs"], s[metric], f"{s['frames']}f {s['side']}²", s["family"])
+            for s in timed
+        ]
+
+    return points("infer_clips_per_s"), points("train_clips_per_s")
+
+
+def distinct(summaries: Iterable[dict[str, Any]], field: str) -> list[Any]:
+    """The distinct non-missing values of ``field``, sorted."""
+    return sorted({s[field] for s in summaries if s.get(field) is not None})
+
+
+def lookup(
+    index: dict[ConfigKey, dict[str, Any]], family: str, depth: int, frames: int, side: int | None
+) -> dict[str, Any]:
+    """The merged summary of a family's standard model at (depth, frames, side), or {}."""
+    return index.get((model_label(family, depth), depth, frames, side), {})

@@ -1,0 +1,120 @@
+"""The training part of a study report: accuracy against cost, by the config fields that vary."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from blvprof.report import charts
+from blvprof.report.markdown import MISSING, image, number, percent, table
+from blvprof.report.profiles import ok_runs
+from blvprof.report.study_accuracy import alpha_beta_chart, frames_chart, pareto_chart
+from blvprof.report.train_rows import (
+    TRAIN_FIELDS,
+    describe,
+    short_name,
+    train_order,
+    train_summary,
+    varying_fields,
+)
+
+PAIR_EXPECTATION = (
+    "Within a time-reversed pair (e.g. moving left vs moving right) the frames are the same and "
+    "only their order differs, so an order-blind model such as TSN sits at ~50 % there; a model "
+    "that uses temporal order should be well above it."
+)
+# The most pairs shown as columns of the per-pair table.
+MAX_PAIR_COLUMNS = 8
+
+
+def _table(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
+    headers = [
+        "model",
+        *(short_name(f) for f in fields),
+        "GMACs",
+        "top-1",
+        "top-5",
+        "best top-1",
+        "within-pair acc.",
+        "s/epoch",
+    ]
+    rows = [
+        [
+            s["label"],
+            *(s["fields"].get(f, MISSING) for f in fields),
+            number(s["gmacs"]),
+            percent(s["top1"]),
+            percent(s["top5"]),
+            percent(s["best_top1"]),
+            percent(s["pair_mean"]),
+            number(s["seconds_per_epoch"], 1),
+        ]
+        for s in summaries
+    ]
+    return table(headers, [[MISSING if c is None else c for c in row] for row in rows])
+
+
+def _setting_line(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
+    fixed = [
+        f"{short_name(f'train.{k}')} {summaries[0]['fields'].get(f'train.{k}')}"
+        for k in TRAIN_FIELDS
+        if f"train.{k}" not in fields and summaries[0]["fields"].get(f"train.{k}") is not None
+    ]
+    text = "Top-1 and top-5 are final validation accuracies; best top-1 is over all epochs."
+    return text + (f" Same for every run: {', '.join(fixed)}." if fixed else "")
+
+
+def train_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:
+    """Markdown for the study's training runs, writing its charts beside it; '' if none."""
+    summaries = sorted((train_summary(r) for r in ok_runs(runs, "train")), key=train_order)
+    if not summaries:
+        return ""
+    fields = varying_fields(summaries)
+    parts = ["## Training results", _setting_line(summaries, fields), _table(summaries, fields)]
+    parts += accuracy_charts(summaries, fields, out_dir, study)
+    if any(s["pair_mean"] is not None for s in summaries):
+        parts += ["### Temporal order: accuracy within reversed pairs", PAIR_EXPECTATION]
+        parts += _pair_parts(summaries, fields, out_dir, study)
+    return "\n\n".join(parts)
+
+
+def _pair_parts(
+    summaries: Sequence[dict[str, Any]], fields: Sequence[str], out_dir: Path, study: str
+) -> list[str]:
+    paired = [s for s in summaries if s["pair_mean"] is not None]
+    bars = [
+        charts.Point(
+            s["label"],
+            0.0,
+            s["pair_mean"],
+            f"{s['label']} {describe(s, fields)}".strip(),
+            s["family"],
+        )
+        for s in paired
+    ]
+    png = charts.pair_accuracy_bars(
+        bars,
+        out_dir / f"{study}-pair-accuracy.png",
+        f"{study}: accuracy within time-reversed class pairs",
+    )
+    parts = [image("Accuracy within time-reversed class pairs", png, out_dir)]
+    names = sorted({name for s in paired for name in s["pairs"]})
+    if 0 < len(names) <= MAX_PAIR_COLUMNS:
+        headers = ["run", *(n.replace("|", " vs ") for n in names)]
+        rows = [
+            [bar.note, *(percent(s["pairs"].get(n)) for n in names)]
+            for bar, s in zip(bars, paired, strict=True)
+        ]
+        parts.append(table(headers, rows))
+    return parts
+
+
+def accuracy_charts(
+    summaries: Sequence[dict[str, Any]], fields: Sequence[str], out_dir: Path, study: str
+) -> list[str]:
+    """Accuracy vs GMACs (Pareto), the α×β heatmap and accuracy vs frames, where the data allow."""
+    links = [pareto_chart(summaries, fields, out_dir, study)]
+    if {"config.alpha", "config.beta"} <= set(fields):
+        links.append(alpha_beta_chart(summaries, fields, out_dir, study))
+    if "config.num_frames" in fields:
+        links.append(frames_chart(summaries, fields, out_dir, study))
+    return [link for link in links if link]
