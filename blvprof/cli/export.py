@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 def export(
     fmt: Annotated[str, typer.Option("--format", help="csv, json or parquet.")] = "csv",
-    out: Annotated[Path | None, typer.Option("--out", help="File to write [stdout].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
     study: Annotated[str | None, typer.Option("--study", help="Only this study.")] = None,
     db: Db = DEFAULT_DB,
 ) -> None:

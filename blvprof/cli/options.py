@@ -24,7 +24,7 @@ Metrics = Annotated[
     typer.Option(
         "--metrics",
         help="Comma list of flops,params,memory,speed "
-        "[default: flops,params,memory; plus speed on CUDA].",
+        "(default: flops,params,memory; plus speed on CUDA).",
     ),
 ]
 Budget = Annotated[
@@ -40,8 +40,8 @@ Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 
 ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Channels-last memory format.")]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model first.")]
 CudnnBenchmark = Annotated[bool, typer.Option("--cudnn-benchmark", help="cudnn.benchmark = True.")]
-Warmup = Annotated[int | None, typer.Option("--warmup", help="Untimed steps [CPU 2, CUDA 10].")]
-Steps = Annotated[int | None, typer.Option("--steps", help="Timed steps [CPU 5, CUDA 50].")]
+Warmup = Annotated[int | None, typer.Option("--warmup", help="Untimed steps (CPU 2, CUDA 10).")]
+Steps = Annotated[int | None, typer.Option("--steps", help="Timed steps (CPU 5, CUDA 50).")]
 ByModule = Annotated[int, typer.Option("--by-module", help="MACs per module to this depth.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 

@@ -19,7 +19,7 @@ from blvprof.sweep import EXECUTORS, Summary, plan, progress_printer, run_tasks
 
 PAPER_STUDY = "paper_claims.toml"
 Executor = Annotated[str, typer.Option("--executor", help="local or ray.")]
-Address = Annotated[str | None, typer.Option("--address", help="Ray cluster address [local].")]
+Address = Annotated[str | None, typer.Option("--address", help="Ray cluster (default: local).")]
 Workers = Annotated[int | None, typer.Option("--workers", help="Local runs in parallel.")]
 Out = Annotated[Path, typer.Option("--out", help="Folder for the report and charts.")]
 
@@ -96,7 +96,7 @@ def ablate(
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 3,
     batch: Annotated[int, typer.Option("--batch", help="Training batch.")] = 8,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.01,
-    name: Annotated[str | None, typer.Option("--name", help="Study name [derived].")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Study name.")] = None,
     device: Device = "auto",
     db: Db = DEFAULT_DB,
     executor: Executor = "local",
