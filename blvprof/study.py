@@ -121,7 +121,7 @@ def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "s
         points=tuple(points),
         measure=_measure(_table(data, "measure", source), source),
         speed=_speed(data["speed"], defaults, source) if "speed" in data else None,
-        train=dict(_table(data, "train", source)) if "train" in data else None,
+        train=_train(_table(data, "train", source), source) if "train" in data else None,
         resources=_resources(_table(data, "resources", source), source),
     )
 
@@ -263,6 +263,22 @@ def _speed(table: Any, defaults: Mapping[str, Any], source: str) -> Speed:
         steps=_positive(table, "steps", source, "speed", Speed.steps),
         quick_steps=_positive(table, "quick_steps", source, "speed", Speed.quick_steps),
     )
+
+
+def _train(table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The training recipe, checked by building the trainer's own spec from it."""
+    from blvprof.train import TrainSpec
+
+    _check_keys(table, tuple(f.name for f in fields(TrainSpec)), source, "train")
+    from blvprof.data import build_datasets, parse_data_spec
+
+    try:
+        spec = TrainSpec(**table)
+        # reads list files and checks that folders exist: bad data fails here, not in a worker
+        build_datasets(parse_data_spec(spec.data), 2, spec.size, skip_bad=spec.skip_bad)
+    except ValueError as error:
+        raise StudyError(f"{source}: train.{error}") from None
+    return dict(table)
 
 
 def _resources(table: Mapping[str, Any], source: str) -> Resources:

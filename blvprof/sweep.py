@@ -116,6 +116,9 @@ def execute(task: Task) -> Outcome:
 
             spec = TrainSpec(**task.train)
             train_record = train_model(task.model, overrides, spec, device=device)
+            if train_record.get("stopped"):  # interrupted: not a finished run, retry next time
+                raise RuntimeError(f"training stopped: {train_record['stopped']}")
+            train_record.pop("config", None)  # the row's config column holds it
             overrides.update(image_size=spec.size, num_classes=train_record["num_classes"])
         request = ProfileRequest(model=task.model, overrides=overrides, device=device,
                                  flags=Flags(precision=precision), **request_fields)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from blvprof.cli import export, models, profile, report, study
+from blvprof.cli import export, models, profile, report, study, train
 
 app = typer.Typer(
     name="blvprof",
@@ -27,7 +27,7 @@ def _root(
     _state["debug"] = debug
 
 
-for module in (models, profile, study, report, export):
+for module in (models, profile, train, study, report, export):
     module.register(app)
 
 

@@ -1,0 +1,95 @@
+"""A run's checkpoint (``last.pt``, written after every epoch) and resuming from it.
+
+Besides the weights it holds the optimiser, scheduler and grad-scaler states, the history so far,
+the last pair accuracies and the spec: tensors, numbers, strings, lists and dicts only, so it
+loads with ``weights_only=True``. RNG states are not needed: every epoch reseeds from
+(seed, epoch, rank).
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from blvprof.errors import UserError
+from blvprof.train.loop import Trainer
+from blvprof.train.spec import RESUMABLE_CHANGES, TrainSpec
+from model.checkpoints import CheckpointError, fit_report, save_checkpoint
+
+CHECKPOINT_FILE = "last.pt"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a run has done so far."""
+
+    history: list[dict[str, Any]]  # one entry per finished epoch
+    pair_accuracy: dict[str, float]  # of the last evaluation
+
+
+def save_progress(
+    path: Path, net: nn.Module, model_name: str, trainer: Trainer, spec: TrainSpec, done: RunState
+) -> None:
+    save_checkpoint(
+        path,
+        net,
+        model_name,
+        epoch=len(done.history),
+        optimizer=trainer.optimizer.state_dict(),
+        scheduler=trainer.scheduler.state_dict(),
+        scaler=trainer.scaler.state_dict(),
+        history=done.history,
+        pair_accuracy=done.pair_accuracy,
+        spec=dataclasses.asdict(spec),
+    )
+
+
+def restore_progress(
+    path: Path, net: nn.Module, model_name: str, trainer: Trainer, spec: TrainSpec
+) -> RunState:
+    """Load a checkpoint of the same model, config and spec into ``net`` and ``trainer``."""
+    if not path.is_file():
+        raise UserError(f"nothing to resume: {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a corrupt file or one holding pickled code
+        raise CheckpointError(f"checkpoint {path} cannot be read safely: {error}") from error
+    _check_same_run(path, payload, net, model_name, spec)
+    problem = fit_report(payload["state_dict"], net)
+    if problem:
+        raise CheckpointError(f"checkpoint {path} does not fit {model_name}: {problem}")
+    net.load_state_dict(payload["state_dict"])
+    trainer.optimizer.load_state_dict(payload["optimizer"])
+    trainer.scheduler.load_state_dict(payload["scheduler"])
+    trainer.scaler.load_state_dict(payload["scaler"])
+    return RunState(list(payload["history"]), dict(payload["pair_accuracy"]))
+
+
+def _check_same_run(
+    path: Path, payload: Any, net: nn.Module, model_name: str, spec: TrainSpec
+) -> None:
+    if not isinstance(payload, dict) or "history" not in payload or "optimizer" not in payload:
+        raise UserError(f"{path} is not a training checkpoint of blvprof train")
+    resolved = getattr(net, "config", None)
+    config = dataclasses.asdict(resolved) if resolved is not None else {}
+    if payload.get("model") != model_name or payload.get("config") != config:
+        changed = sorted(k for k in config if payload.get("config", {}).get(k) != config[k])
+        raise UserError(
+            f"{path} was trained as {payload.get('model')!r}; this run differs in model or "
+            f"config ({', '.join(changed) or 'name'})"
+        )
+    now = dataclasses.asdict(spec)
+    saved = payload.get("spec", {})
+    changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
+    if changed:
+        raise UserError(
+            f"{path} was trained with other settings ({', '.join(changed)}); "
+            f"a resumed run may change only {', '.join(RESUMABLE_CHANGES)}"
+        )
+    if len(payload["history"]) > spec.epochs:
+        raise UserError(
+            f"{path} already has {len(payload['history'])} epochs; epochs={spec.epochs} is fewer"
+        )

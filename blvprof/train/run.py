@@ -1,0 +1,183 @@
+"""``train_model``: a short training run of a zoo model, returning its record.
+
+The recipe is the paper's (SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine learning rate
+per iteration after an optional linear warm-up) at a size that fits a quick study. Nothing here is
+global: the function can run inside a Ray task or a subprocess, and restores torch's determinism
+flags when it returns.
+"""
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, TextColumn
+from torch.utils.data import DistributedSampler
+
+import model as zoo
+from blvprof.errors import UserError
+from blvprof.measure.flops import parameter_count
+from blvprof.train.checkpoint import CHECKPOINT_FILE, RunState, restore_progress, save_progress
+from blvprof.train.distributed import device_type, process_group, resolve_device
+from blvprof.train.loop import evaluate, train_epoch
+from blvprof.train.metrics import pair_accuracy
+from blvprof.train.runtime import deterministic_algorithms, epoch_seed, seed_everything
+from blvprof.train.session import Session, open_session, wrap_for_processes
+from blvprof.train.spec import TrainSpec
+
+
+def train_model(
+    model_name: str,
+    overrides: dict[str, Any],
+    spec: TrainSpec,
+    *,
+    device: str = "auto",
+    out_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train ``model_name`` per ``spec``; the record on rank 0, ``{}`` in other processes.
+
+    ``out_dir`` receives ``last.pt`` after every epoch; ``resume`` continues from it (it must
+    exist). A NaN or infinite loss raises ``TrainingDiverged``; an interrupt (Ctrl-C) after at
+    least one epoch returns the record so far with ``stopped`` saying so.
+    """
+    if resume and out_dir is None:
+        raise UserError("resume needs out_dir, the folder holding last.pt")
+    checkpoint = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
+    with (
+        process_group(device_type(device)) as processes,
+        deterministic_algorithms(spec.deterministic),
+    ):
+        session = open_session(
+            model_name, overrides, spec, resolve_device(device, processes), processes
+        )
+        state = RunState([], {})
+        if resume and checkpoint is not None:
+            state = restore_progress(checkpoint, session.net, model_name, session.trainer, spec)
+        resumed_at = len(state.history) if resume else None
+        session = wrap_for_processes(session)
+        state, stopped = _run_epochs(session, state, checkpoint, progress and processes.main)
+        return _record(session, state, stopped, resumed_at) if processes.main else {}
+
+
+def _run_epochs(
+    session: Session, state: RunState, checkpoint: Path | None, show: bool
+) -> tuple[RunState, str | None]:
+    """Train the remaining epochs; the state reached and why the run stopped early (or None)."""
+    processes = session.trainer.processes
+    with _progress_bar(show) as bar:
+        for epoch in range(len(state.history), session.spec.epochs):
+            try:
+                state = _one_epoch(session, state, epoch, bar)
+            except KeyboardInterrupt:
+                # Alone, a process can stop cleanly; distributed, the others would wait forever.
+                if processes.distributed or not state.history:
+                    raise
+                return state, f"interrupted during epoch {epoch + 1}"
+            if checkpoint is not None and processes.main:
+                save_progress(
+                    checkpoint,
+                    session.net,
+                    session.model_name,
+                    session.trainer,
+                    session.spec,
+                    state,
+                )
+    return state, None
+
+
+def _one_epoch(session: Session, state: RunState, epoch: int, bar: Progress) -> RunState:
+    spec, trainer = session.spec, session.trainer
+    seed = epoch_seed(spec.seed, epoch, trainer.processes.rank)
+    seed_everything(seed)
+    session.generator.manual_seed(seed)
+    sampler = session.train_loader.sampler
+    if isinstance(sampler, DistributedSampler):  # it shuffles by (seed, epoch)
+        sampler.set_epoch(epoch)
+    task = bar.add_task(
+        f"epoch {epoch + 1}/{spec.epochs}", total=session.steps_per_epoch, status=""
+    )
+    started = time.perf_counter()
+    train_loss, train_top1 = train_epoch(
+        trainer,
+        islice(session.train_loader, session.steps_per_epoch),
+        epoch,
+        lambda loss: bar.update(task, advance=1, status=f"loss {loss:.3f}"),
+    )
+    trained = time.perf_counter()
+    result = evaluate(
+        trainer, session.net, islice(session.val_loader, spec.max_val_batches), session.pairs
+    )
+    entry = {
+        "epoch": epoch + 1,
+        "train_loss": train_loss,
+        "train_top1": train_top1,
+        "val_loss": result.val_loss,
+        "val_top1": result.val_top1,
+        "val_top5": result.val_top5,
+        "lr": trainer.optimizer.param_groups[0]["lr"],
+        "seconds": time.perf_counter() - started,
+        "train_seconds": trained - started,
+    }
+    bar.update(task, status=f"loss {train_loss:.3f}, val top-1 {result.val_top1:.1%}")
+    names = session.bundle.class_names
+    pairs = pair_accuracy(result.pair_counts, session.bundle.reversed_pairs, names)
+    return RunState([*state.history, entry], pairs)
+
+
+@contextmanager
+def _progress_bar(show: bool) -> Iterator[Progress]:
+    """A rich progress bar on stderr, or one that shows nothing."""
+    columns = (*Progress.get_default_columns(), TextColumn("{task.fields[status]}"))
+    bar = Progress(*columns, console=Console(stderr=True), disable=not show)
+    with bar:
+        yield bar
+
+
+def _record(
+    session: Session, state: RunState, stopped: str | None, resumed_at: int | None
+) -> dict[str, Any]:
+    spec, bundle, history = session.spec, session.bundle, state.history
+    last = history[-1]
+    return {
+        "model": session.model_name,
+        "family": zoo.get_entry(session.model_name).family,
+        "config": dataclasses.asdict(session.config),
+        "data": spec.data,
+        "epochs": spec.epochs,
+        "batch": spec.batch,
+        "lr": spec.lr,
+        "weight_decay": spec.weight_decay,
+        "warmup_epochs": spec.warmup_epochs,
+        "size": spec.size,
+        "seed": spec.seed,
+        "deterministic": spec.deterministic,
+        "precision": session.trainer.precision,
+        "device": session.trainer.device.type,
+        "world_size": session.trainer.processes.world_size,
+        "top1": last["val_top1"],
+        "top5": last["val_top5"],
+        "best_top1": max(entry["val_top1"] for entry in history),
+        "history": history,
+        # The median, as every timing here: the first epoch also pays for warm-up.
+        "seconds_per_epoch": statistics.median(entry["seconds"] for entry in history),
+        "num_classes": bundle.num_classes,
+        "class_names": bundle.class_names,
+        "bad_samples": bundle.bad_samples(),  # as rank 0 saw them
+        "pair_accuracy": state.pair_accuracy if bundle.reversed_pairs else None,
+        "pair_accuracy_mean": (
+            statistics.fmean(state.pair_accuracy.values()) if state.pair_accuracy else None
+        ),
+        "params": parameter_count(session.net),
+        "train_clips": len(bundle.train),
+        "val_clips": len(bundle.val),
+        "steps_per_epoch": session.steps_per_epoch,
+        "resumed_from_epoch": resumed_at,
+        "stopped": stopped,
+    }

@@ -1,0 +1,172 @@
+"""Everything a run builds before its first step: data, model, loaders, optimiser and schedule."""
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+import model as zoo
+from blvprof.data import DataBundle, build_datasets, parse_data_spec
+from blvprof.errors import UserError
+from blvprof.train.distributed import Processes
+from blvprof.train.loop import Batch, Trainer
+from blvprof.train.metrics import PairTable
+from blvprof.train.runtime import seed_everything, seed_worker
+from blvprof.train.schedule import make_optimizer, make_scheduler
+from blvprof.train.spec import TrainSpec, resolve_precision
+
+
+@dataclass(frozen=True)
+class Session:
+    model_name: str
+    spec: TrainSpec
+    bundle: DataBundle
+    config: Any  # the model's resolved config dataclass
+    net: nn.Module  # the unwrapped network: checkpoints and evaluation use it
+    trainer: Trainer  # its model is DDP-wrapped in a distributed run
+    train_loader: DataLoader[Any]
+    val_loader: DataLoader[Any]
+    generator: torch.Generator  # the train loader's; reseeded every epoch
+    steps_per_epoch: int
+    pairs: PairTable
+
+
+def open_session(
+    model_name: str,
+    overrides: dict[str, Any],
+    spec: TrainSpec,
+    device: torch.device,
+    processes: Processes,
+) -> Session:
+    """Build the run; the model is not yet DDP-wrapped (restore a checkpoint first)."""
+    with _bad_input():
+        num_frames = zoo.resolve_config(model_name, **overrides).num_frames
+        bundle = build_datasets(
+            parse_data_spec(spec.data),
+            num_frames,
+            spec.size,
+            seed=spec.seed,
+            dense=spec.dense,
+            skip_bad=spec.skip_bad,
+        )
+        trained = trained_overrides(overrides, spec, bundle)
+        seed_everything(spec.seed)  # the same initial weights in every process and every rerun
+        net = zoo.create_model(model_name, **trained).to(device)
+    generator = torch.Generator()
+    train_loader, val_loader = _loaders(bundle, spec, processes, generator, device)
+    steps = _steps_per_epoch(train_loader, spec, processes, len(bundle.train))
+    optimizer = make_optimizer(net, spec.lr, spec.weight_decay)
+    precision = resolve_precision(spec.precision, device.type)
+    trainer = Trainer(
+        model=net,
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, steps * spec.epochs, round(spec.warmup_epochs * steps)),
+        scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
+        device=device,
+        precision=precision,
+        processes=processes,
+    )
+    pairs = PairTable.build(bundle.reversed_pairs, bundle.num_classes)
+    return Session(
+        model_name=model_name,
+        spec=spec,
+        bundle=bundle,
+        config=zoo.resolve_config(model_name, **trained),
+        net=net,
+        trainer=trainer,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        generator=generator,
+        steps_per_epoch=steps,
+        pairs=pairs,
+    )
+
+
+@contextmanager
+def _bad_input() -> Iterator[None]:
+    """Data and model-config problems are the caller's: report them as one-line UserErrors."""
+    try:
+        yield
+    except UserError:
+        raise
+    except ValueError as error:  # DataError, and the zoo's config and name errors
+        raise UserError(str(error)) from error
+
+
+def trained_overrides(
+    overrides: dict[str, Any], spec: TrainSpec, bundle: DataBundle
+) -> dict[str, Any]:
+    """The model overrides plus what the run fixes: classes from the data, image size from spec."""
+    fixed = {"num_classes": bundle.num_classes, "image_size": spec.size}
+    for key, value in fixed.items():
+        if key in overrides and overrides[key] != value:
+            source = "the data" if key == "num_classes" else "size"
+            raise UserError(f"{key}={overrides[key]} conflicts with {source}, which gives {value}")
+    return {**overrides, **fixed}
+
+
+def wrap_for_processes(session: Session) -> Session:
+    """In a distributed run, wrap the model in DDP (which broadcasts rank 0's weights)."""
+    trainer = session.trainer
+    if not trainer.processes.distributed:
+        return session
+    device_ids = [trainer.device.index] if trainer.device.type == "cuda" else None
+    wrapped = DistributedDataParallel(session.net, device_ids=device_ids)
+    return replace(session, trainer=replace(trainer, model=wrapped))
+
+
+def _loaders(
+    bundle: DataBundle,
+    spec: TrainSpec,
+    processes: Processes,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[DataLoader[Batch], DataLoader[Batch]]:
+    if len(bundle.val) == 0:
+        raise UserError(f"data {spec.data!r} has no validation clips")
+    sampler = (
+        DistributedSampler(
+            bundle.train, processes.world_size, processes.rank, shuffle=True, seed=spec.seed
+        )
+        if processes.distributed
+        else None
+    )
+    # Each process evaluates every world_size-th clip: no padding, so metrics stay exact.
+    val: Dataset[Any] = (
+        Subset(bundle.val, range(processes.rank, len(bundle.val), processes.world_size))
+        if processes.distributed
+        else bundle.val
+    )
+    common: dict[str, Any] = {
+        "batch_size": spec.batch,
+        "num_workers": spec.workers,
+        "worker_init_fn": seed_worker,
+        "pin_memory": device.type == "cuda",
+    }
+    train_loader = DataLoader(
+        bundle.train,
+        shuffle=sampler is None,
+        sampler=sampler,
+        drop_last=True,  # equal steps in every process, and no one-clip batches
+        generator=generator,
+        **common,
+    )
+    return train_loader, DataLoader(val, shuffle=False, **common)
+
+
+def _steps_per_epoch(
+    loader: DataLoader[Batch], spec: TrainSpec, processes: Processes, clips: int
+) -> int:
+    if len(loader) == 0:
+        share = math.ceil(clips / processes.world_size)
+        per = f" ({share} per process)" if processes.distributed else ""
+        raise UserError(f"batch={spec.batch} is larger than the {clips} training clips{per}")
+    if spec.max_train_batches is None:
+        return len(loader)
+    return min(len(loader), spec.max_train_batches)
