@@ -8,9 +8,13 @@ Input frames come in pairs: of each pair the odd frame goes through the big bran
 the resolution) and the even frame through the little branch (alpha× narrower, about beta× fewer
 blocks). After each big-little module the fused map is copied back to both frames of its pair. TAMs
 mix information across frames before the stem's split, each bL-module and each layer4 block.
+
+The default path copies no frames: a TAM writes the big and the little frames as two contiguous
+blocks, and reads a module's fused maps as standing for both frames of their pair (``PairTAM``,
+``model.tam_op``). ``reference=True`` follows the official operator sequence instead: index-list
+gathers, a zero tensor filled by index scatter, and r 1×1 convs per TAM.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +30,7 @@ from model.registry import (
     register_variant,
 )
 from model.resnet import EXPANSION, Bottleneck, avgpool_shortcut, conv1x1, conv3x3, init_weights
-from model.temporal import TAM
+from model.temporal import TAM, tam_pairs, tam_reference
 
 # bL-ResNet stage depths; they differ from ResNet's (101 is [3, 4, 23, 3] there).
 BL_STAGE_BLOCKS: dict[int, tuple[int, int, int, int]] = {
@@ -71,19 +75,6 @@ class BLVNetTAMConfig:
         check_common_fields(self)
 
 
-def split_pairs(x: torch.Tensor, num_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N*2T, C, H, W) -> big frames (odd positions), little frames (even), each (N*T, C, H, W)."""
-    nt, c, h, w = x.shape
-    pairs = x.view(nt // (2 * num_pairs), num_pairs, 2, c, h, w)
-    return pairs[:, :, 1].reshape(-1, c, h, w), pairs[:, :, 0].reshape(-1, c, h, w)
-
-
-def merge_pairs(x: torch.Tensor, num_pairs: int) -> torch.Tensor:
-    """(N*T, C, H, W) -> (N*2T, C, H, W): each map copied to both frames of its pair."""
-    nt, c, h, w = x.shape
-    return x.unsqueeze(1).expand(nt, 2, c, h, w).reshape(2 * nt, c, h, w)
-
-
 def split_pairs_reference(x: torch.Tensor, num_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The official split: gather frames through Python index lists."""
     frames = 2 * num_pairs
@@ -100,6 +91,47 @@ def merge_pairs_reference(x: torch.Tensor, num_pairs: int) -> torch.Tensor:
     out[range(0, n, 2)] = x
     out[range(1, n, 2)] = x
     return out
+
+
+class PairTAM(TAM):
+    """TAM over a clip's 2T frames, returned split into big (odd) and little (even) frames.
+
+    ``duplicated``: the input holds one map per frame pair, standing for both frames, as a
+    big-little module leaves them; the official code copies it to both frames before its TAM.
+    """
+
+    def __init__(self, channels: int, config: BLVNetTAMConfig, duplicated: bool):
+        super().__init__(channels, config.num_frames, config.blending_frames, config.reference)
+        self.duplicated = duplicated
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        num_pairs = self.num_frames // 2
+        if not self.reference:
+            return tam_pairs(x, self.weight, num_pairs, self.duplicated)
+        if self.duplicated:
+            x = merge_pairs_reference(x, num_pairs)
+        return split_pairs_reference(tam_reference(x, self.weight, self.num_frames), num_pairs)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, duplicated={self.duplicated}"
+
+
+def split_frames(
+    x: torch.Tensor, tam: PairTAM | None, config: BLVNetTAMConfig, duplicated: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(big, little) frames, each (N*T, C, H, W), from 2T frames or T ``duplicated`` pairs."""
+    if tam is not None:
+        return tam(x)
+    num_pairs = config.num_frames // 2
+    if config.reference:
+        if duplicated:
+            x = merge_pairs_reference(x, num_pairs)
+        return split_pairs_reference(x, num_pairs)
+    if duplicated:
+        return x, x
+    nt, c, h, w = x.shape
+    pairs = x.view(nt // (2 * num_pairs), num_pairs, 2, c, h, w)
+    return pairs[:, :, 1].reshape(-1, c, h, w), pairs[:, :, 0].reshape(-1, c, h, w)
 
 
 def bl_branch(
@@ -119,14 +151,18 @@ def bl_branch(
 
 
 class BigLittleModule(nn.Module):
-    """TAM, then a big branch at half resolution and a narrow little branch, merged and fused."""
+    """TAM, then a big branch at half resolution and a narrow little branch, merged and fused.
+
+    Takes and returns one map per frame pair, (N*T, C, H, W): the official code's copy of each
+    fused map to both frames of its pair is left implicit, and the next TAM reads it as such.
+    """
 
     def __init__(
         self, in_channels: int, out_channels: int, blocks: int, stride: int, config: BLVNetTAMConfig
     ):
         super().__init__()
-        self.num_pairs = config.num_frames // 2
-        self.tam = _make_tam(in_channels, config.num_frames, config)
+        self.config = config
+        self.tam = PairTAM(in_channels, config, duplicated=True) if config.use_tam else None
         self.big = bl_branch(in_channels, out_channels, blocks - 1, stride=2, last_relu=False)
         little_width = out_channels // config.alpha
         self.little = bl_branch(in_channels, little_width, max(1, blocks // config.beta - 1), 1)
@@ -135,33 +171,12 @@ class BigLittleModule(nn.Module):
         )
         self.fusion = bl_branch(out_channels, out_channels, 1, stride)
         self.relu = nn.ReLU(inplace=True)
-        self.split, self.merge = _pair_ops(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N*2T, C, H, W)
-        if self.tam is not None:
-            x = self.tam(x)
-        big, little = self.split(x, self.num_pairs)  # (N*T, C, H, W) each
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N*T, C, H, W)
+        big, little = split_frames(x, self.tam, self.config, duplicated=True)
         little = self.little_e(self.little(little))
         big = F.interpolate(self.big(big), size=little.shape[-2:], mode="nearest")
-        return self.merge(self.fusion(self.relu(big + little)), self.num_pairs)
-
-
-def _make_tam(channels: int, num_frames: int, config: BLVNetTAMConfig) -> TAM | None:
-    if not config.use_tam:
-        return None
-    return TAM(channels, num_frames, config.blending_frames, config.reference)
-
-
-PairOps = tuple[
-    Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]],
-    Callable[[torch.Tensor, int], torch.Tensor],
-]
-
-
-def _pair_ops(config: BLVNetTAMConfig) -> PairOps:
-    if config.reference:
-        return split_pairs_reference, merge_pairs_reference
-    return split_pairs, merge_pairs
+        return self.fusion(self.relu(big + little))
 
 
 class BLVNetTAM(nn.Module):
@@ -179,7 +194,7 @@ class BLVNetTAM(nn.Module):
         self.conv1 = nn.Conv2d(config.in_channels, w, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(w)
         self.relu = nn.ReLU(inplace=True)
-        self.tam = _make_tam(w, config.num_frames, config)
+        self.tam = PairTAM(w, config, duplicated=False) if config.use_tam else None
         self.b_conv0 = conv3x3(w, w, stride=2)
         self.bn_b0 = nn.BatchNorm2d(w)
         self.l_conv0 = conv3x3(w, w // a)
@@ -201,7 +216,7 @@ class BLVNetTAM(nn.Module):
                     widths[3],
                     stride=2 if i == 0 else 1,
                     downsample=avgpool_shortcut(widths[2], widths[3], 2) if i == 0 else None,
-                    temporal=_make_tam(widths[2] if i == 0 else widths[3], self.num_pairs, config),
+                    temporal=self._layer4_tam(widths[2] if i == 0 else widths[3]),
                     shortcut_after_temporal=True,
                 )
                 for i in range(stage_blocks[3])
@@ -209,27 +224,31 @@ class BLVNetTAM(nn.Module):
         )  # on the big frames only: T maps
         self.dropout = nn.Dropout(config.dropout)
         self.fc = nn.Linear(widths[3], config.num_classes)
-        self.split, self.merge = _pair_ops(config)
         init_weights(self, zero_init_last_bn=True)
 
+    def _layer4_tam(self, channels: int) -> TAM | None:
+        config = self.config
+        if not config.use_tam:
+            return None
+        return TAM(channels, self.num_pairs, config.blending_frames, config.reference)
+
     def stem(self, x: torch.Tensor) -> torch.Tensor:
-        """conv 7×7 on every frame, TAM, then a big-little split of its own."""
+        """conv 7×7 on every frame, TAM, then a big-little split of its own: (N*T, C, H, W)."""
         x = self.relu(self.bn1(self.conv1(x)))
-        if self.tam is not None:
-            x = self.tam(x)
-        big, little = self.split(x, self.num_pairs)
+        big, little = split_frames(x, self.tam, self.config, duplicated=False)
         big = self.bn_b0(self.b_conv0(big))
         little = self.relu(self.bn_l0(self.l_conv0(little)))
         little = self.relu(self.bn_l1(self.l_conv1(little)))
         little = self.bn_l2(self.l_conv2(little))
-        fused = self.relu(self.bn_bl_init(self.bl_init(self.relu(big + little))))
-        return self.merge(fused, self.num_pairs)
+        return self.relu(self.bn_bl_init(self.bl_init(self.relu(big + little))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, h, w = check_clip(x, self.input_spec)
         x = x.transpose(1, 2).reshape(n * t, c, h, w)  # (N*2T, C, H, W)
-        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
-        x = self.layer4(self.split(x, self.num_pairs)[0])  # (N*T, C, H/32, W/32)
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))  # one map per frame pair
+        if self.config.reference:  # the official code's merge, then its split
+            x = split_pairs_reference(merge_pairs_reference(x, self.num_pairs), self.num_pairs)[0]
+        x = self.layer4(x)  # on the big frames: (N*T, C, H/32, W/32)
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         logits = self.fc(self.dropout(x))  # one prediction per big frame
         return logits.view(n, self.num_pairs, -1).mean(dim=1)
