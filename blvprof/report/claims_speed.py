@@ -105,10 +105,10 @@ def speed_section(index: dict[ConfigKey, dict[str, Any]], out_dir: Path, prefix:
             "(a quick run); MACs and ratios in this section are at the timed size."
         )
     parts += _table_and_verdicts(index, timed)
-    infer, train = speed_points(timed)
+    infer, train, shared = speed_points(timed)
     if infer:  # timed rows with MACs counted
         where = ", ".join(sorted({_where(s) for s in timed}))
-        title = f"Measured throughput vs MACs on {where}"
+        title = f"Measured throughput vs MACs on {where}" + (f" ({shared})" if shared else "")
         png = charts.speed_vs_gmacs(infer, train, out_dir / f"{prefix}-speed-vs-gmacs.png", title)
         parts.append(image("Clips per second against GMACs per clip", png, out_dir))
     return "\n\n".join(parts)

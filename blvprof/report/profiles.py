@@ -74,19 +74,30 @@ def _line_order(summary: dict[str, Any]) -> tuple[Any, ...]:
     return (family_rank(summary["family"]), summary["depth"] or 0, summary["side"] or 0)
 
 
-def speed_points(summaries: Sequence[dict[str, Any]]) -> tuple[list[Point], list[Point]]:
-    """(inference, training) points of clips/s against GMACs, annotated with frames and size."""
+def speed_points(
+    summaries: Sequence[dict[str, Any]],
+) -> tuple[list[Point], list[Point], str]:
+    """(inference, training) points of clips/s against GMACs, and what they all share.
+
+    Points are annotated with frames and input size only where those differ between points;
+    otherwise the shared "16 frames, 112²" is returned for the title and the points stay bare.
+    """
     timed = [
         s for s in sorted(summaries, key=sort_key) if "infer_clips_per_s" in s and "gmacs" in s
     ]
+    notes = [f"{s['frames']}f {s['side']}²" for s in timed]
+    shared = ""
+    if len(set(notes)) == 1:
+        shared = f"{timed[0]['frames']} frames, {timed[0]['side']}²"
+        notes = [""] * len(timed)
 
     def points(metric: str) -> list[Point]:
         return [
-            Point(s["label"], s["gmacs"], s[metric], f"{s['frames']}f {s['side']}²", s["family"])
-            for s in timed
+            Point(s["label"], s["gmacs"], s[metric], note, s["family"])
+            for s, note in zip(timed, notes, strict=True)
         ]
 
-    return points("infer_clips_per_s"), points("train_clips_per_s")
+    return points("infer_clips_per_s"), points("train_clips_per_s"), shared
 
 
 def distinct(summaries: Iterable[dict[str, Any]], field: str) -> list[Any]:

@@ -132,13 +132,13 @@ def _charts(summaries: list[dict[str, Any]], out_dir: Path, study: str) -> list[
             f"{study}: largest training batch in {budget} ({side})\n{how}",
         )
         links.append(image("Largest training batch against input frames", png, out_dir))
-    infer, train = speed_points(summaries)
+    infer, train, shared = speed_points(summaries)
     if infer:
         png = charts.speed_vs_gmacs(
             infer,
             train,
             out_dir / f"{study}-speed-vs-gmacs.png",
-            f"{study}: measured clips/s vs GMACs per clip",
+            f"{study}: measured clips/s vs GMACs per clip" + (f" ({shared})" if shared else ""),
         )
         links.append(image("Clips per second against GMACs per clip", png, out_dir))
     return links
