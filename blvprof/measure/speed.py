@@ -4,6 +4,10 @@
 so a GPU's queued work is inside the measured interval. Everything else builds on it.
 """
 
+import ctypes
+import ctypes.util
+import functools
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -27,6 +31,36 @@ GPU_PEAK_FLOPS: dict[str, dict[str, float]] = {
     "V100": {"fp32": 15.7e12, "fp16": 125e12},
     "T4": {"fp32": 8.1e12, "fp16": 65e12},
 }
+
+
+# glibc's mallopt parameters (malloc.h) and the values DESIGN.md's GLIBC_TUNABLES set
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_TRIM_THRESHOLD = 2**31 - 1  # mallopt takes a C int: 2 GiB, not the tunable's 64 GiB
+
+
+@functools.cache
+def keep_freed_memory() -> str:
+    """Make glibc keep freed memory in this process; say how the CPU allocator is set up.
+
+    By default glibc serves large tensors with mmap and returns them on free, so every CPU step
+    page-faults its activations in afresh: on a 2-core EPYC that made TSN-R50's 224² inference
+    1.9× slower and its ranking against other models depend on which ran first. This is
+    ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=...`` applied with
+    mallopt, which glibc honours at any time (tunables only at start). Timings then measure the
+    model, not the allocator; the record says which allocator set-up they had.
+    """
+    if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return "glibc, GLIBC_TUNABLES=" + os.environ["GLIBC_TUNABLES"]
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return "default (not glibc)"
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    if mallopt(_M_MMAP_MAX, 0) != 1 or mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) != 1:
+        return "default (mallopt refused)"
+    return "glibc, freed memory kept (mallopt mmap_max=0, trim_threshold=2 GiB)"
 
 
 @dataclass(frozen=True)
@@ -57,6 +91,7 @@ class SpeedRecord:
     achieved_train_flops_per_s: float | None  # from FlopCounterMode's forward+backward count
     peak_flops_per_s: float | None  # dense peak of the GPU at this precision; None if unknown
     peak_fraction: float | None
+    cpu_allocator: str | None = None  # on CPU: see keep_freed_memory
 
 
 def synchronize(device: str) -> None:
@@ -113,6 +148,7 @@ def measure_speed(
     train_flops_per_clip: int | None = None,
 ) -> SpeedRecord:
     """Median time of an inference step and a training step (forward, backward, SGD-momentum)."""
+    allocator = keep_freed_memory() if device == "cpu" else None
     was_training = model.training
     clip = torch.randn(shape, device=device)
     labels = torch.randint(0, num_classes, (shape[0],), device=device)
@@ -154,4 +190,5 @@ def measure_speed(
         achieved_train_flops_per_s=achieved,
         peak_flops_per_s=peak,
         peak_fraction=achieved / peak if achieved is not None and peak else None,
+        cpu_allocator=allocator,
     )

@@ -14,7 +14,8 @@ DEFINITION = (
     "Time ratio = t_TSN ÷ t_model at equal depth, frames and input size (clips/s of the model ÷ "
     "clips/s of TSN). **Realized share** = (t_TSN ÷ t_model) ÷ (MACs_TSN ÷ MACs_model): 1.0 "
     "means time falls as much as MACs do; 0.4 means only 40 % of the MAC reduction shows up as "
-    "speed."
+    "speed. Each configuration is timed on its own, one after another (medians after warm-up); "
+    "for A/B ratios from interleaved runs in one process, use `benchmarks/speed.py`."
 )
 
 
@@ -104,6 +105,9 @@ def speed_section(index: dict[ConfigKey, dict[str, Any]], out_dir: Path, prefix:
             f"Timed at {', '.join(f'{s}²' for s in sides)} input, not the paper's {PAPER_SIDE}² "
             "(a quick run); MACs and ratios in this section are at the timed size."
         )
+    allocators = sorted({s["cpu_allocator"] for s in timed if s.get("cpu_allocator")})
+    if allocators:
+        parts.append(f"CPU allocator during the timings: {'; '.join(allocators)}.")
     parts += _table_and_verdicts(index, timed)
     infer, train, shared = speed_points(timed)
     if infer:  # timed rows with MACs counted

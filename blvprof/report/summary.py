@@ -103,6 +103,8 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
         row["infer_clips_per_s"] = speed["infer_clips_per_s"]
         row["train_clips_per_s"] = speed["train_clips_per_s"]
         row["speed_device"] = speed.get("device")
+        if speed.get("cpu_allocator"):
+            row["cpu_allocator"] = speed["cpu_allocator"]
     if record.get("env"):
         row["device_name"] = record["env"].get("device_name")
     return row

@@ -1,5 +1,9 @@
 """Speed records: the timing primitive and the record's derived fields (no timed assertions)."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 import model as zoo
@@ -36,3 +40,40 @@ def test_gpu_peak_table() -> None:
     assert speed.gpu_peak_flops("NVIDIA A100-SXM4-40GB", "fp32") == 156e12
     assert speed.gpu_peak_flops("Some Future GPU", "bf16") is None
     assert speed.gpu_peak_flops(None, "fp32") is None
+
+
+_RSS_AFTER_FREE = """
+import os, sys, torch
+from blvprof.measure import speed
+if sys.argv[1] == "keep":
+    print(speed.keep_freed_memory())
+def rss() -> int:
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+before = rss()
+x = torch.ones(64 * 2**20 // 4)
+del x
+print((rss() - before) // 2**20)
+"""
+
+
+@pytest.mark.parametrize("mode", ["keep", "default"])
+def test_keep_freed_memory_keeps_a_freed_tensor_in_the_process(mode: str) -> None:
+    """With the allocator set, a freed 64 MiB tensor stays resident (the next step reuses it
+    without page faults); by default glibc unmaps it."""
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    out = subprocess.run([sys.executable, "-c", _RSS_AFTER_FREE, mode], env=env,
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    kept_mib = int(out[-2])
+    if mode == "keep":
+        assert out[0].startswith("glibc, freed memory kept")
+        assert kept_mib >= 60
+    else:
+        assert kept_mib < 8
+
+
+def test_cpu_speed_records_say_how_the_allocator_was_set() -> None:
+    net = zoo.create_model("tsn", **tiny_overrides("tsn"))
+    record = speed.measure_speed(net, (1, 3, 4, 32, 32), "cpu", "fp32", warmup=0, calls=1,
+                                 num_classes=5)
+    assert record.cpu_allocator == speed.keep_freed_memory()
+    assert record.cpu_allocator.startswith("glibc")
