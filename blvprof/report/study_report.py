@@ -19,9 +19,11 @@ PAPER_CLAIMS_STUDY = "paper_claims"
 QUICK_CLAIMS_STUDY = "paper_claims-quick"  # `blvprof reproduce --quick` stores its runs here
 
 
-def file_stem(study: str) -> str:
-    """A study name made safe as a file name ('compare-1a2b', 'alpha_beta')."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", study).strip("-.") or "study"
+def file_stem(study: str, training: bool = False) -> str:
+    """A study name made safe as a file name ('compare-1a2b', 'paper_claims'); a study that
+    trains is an ablation: 'temporal_modules' -> 'ablation-temporal-modules'."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", study).strip("-.") or "study"
+    return "ablation-" + stem.replace("_", "-") if training else stem
 
 
 def _overview(runs: list[dict[str, Any]]) -> str:
@@ -39,9 +41,10 @@ def _overview(runs: list[dict[str, Any]]) -> str:
 
 
 def render_study(runs: list[dict[str, Any]], out_dir: Path, study: str, command: str) -> Path:
-    """Write ``<out_dir>/<study>.md`` and its charts (``<study>-*.png``) from the study's rows."""
+    """Write ``<out_dir>/<stem>.md`` and its charts (``<stem>-*.png``) from the study's rows; the
+    stem is the study's name, or ``ablation-<name>`` for a study that trains (see file_stem)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = file_stem(study)
+    stem = file_stem(study, training=any(r["kind"] == "train" for r in runs))
     parts = [f"# Study `{study}`", _overview(runs)]
     parts += [
         p for p in (profile_section(runs, out_dir, stem), train_section(runs, out_dir, stem)) if p

@@ -21,8 +21,8 @@ def out(
     written = render_store(paper_rows + study_rows, folder, COMMAND)
     assert [p.name for p in written] == [
         "paper-claims.md",
-        "alpha_beta.md",
-        "frames_tam.md",
+        "ablation-alpha-beta.md",
+        "ablation-frames-tam.md",
         "paper_claims.md",
         "tsn_vs_blvnet.md",
         "index.md",
@@ -59,7 +59,7 @@ def test_profile_study_has_ratios_memory_method_and_charts(out: Path) -> None:
 
 
 def test_alpha_beta_study(out: Path) -> None:
-    text = (out / "alpha_beta.md").read_text()
+    text = (out / "ablation-alpha-beta.md").read_text()
     assert (
         "| model | α | β | GMACs | top-1 | top-5 | best top-1 | within-pair acc. | s/epoch |"
         in text
@@ -67,20 +67,20 @@ def test_alpha_beta_study(out: Path) -> None:
     assert "an order-blind model such as TSN sits at ~50 %" in text
     assert "| bLVNet-TAM-50 | 8 | 4 |" not in text  # the failed α=8 run is not a result…
     assert "| bLVNet-TAM-50 | 8 | train | oom | blvnet_tam-alpha8-beta4-f8 |" in text  # …but listed
-    assert {t.name for t in links(out / "alpha_beta.md")} == {
-        "alpha_beta-accuracy-vs-gmacs.png",
-        "alpha_beta-alpha-beta.png",
-        "alpha_beta-pair-accuracy.png",
+    assert {t.name for t in links(out / "ablation-alpha-beta.md")} == {
+        "ablation-alpha-beta-accuracy-vs-gmacs.png",
+        "ablation-alpha-beta-alpha-beta.png",
+        "ablation-alpha-beta-pair-accuracy.png",
     }
 
 
 def test_frames_study_has_accuracy_vs_frames_and_no_heatmap(out: Path) -> None:
-    text = (out / "frames_tam.md").read_text()
+    text = (out / "ablation-frames-tam.md").read_text()
     assert "| model | frames | GMACs |" in text
     assert "bLVNet-50 (no TAM)" in text
-    names = {t.name for t in links(out / "frames_tam.md")}
-    assert "frames_tam-accuracy-vs-frames.png" in names
-    assert "frames_tam-alpha-beta.png" not in names
+    names = {t.name for t in links(out / "ablation-frames-tam.md")}
+    assert "ablation-frames-tam-accuracy-vs-frames.png" in names
+    assert "ablation-frames-tam-alpha-beta.png" not in names
 
 
 def test_a_study_of_failures_only_still_renders(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_smoke_study_trains_records_and_reruns_without_new_rows(tmp_path, capsys
         assert len(store.runs()) == 2
     report = run(["report", "--db", str(db), "--out", str(tmp_path / "out")], capsys,
                  monkeypatch)
-    assert report.code == 0 and (tmp_path / "out" / "smoke.md").exists()
+    assert report.code == 0 and (tmp_path / "out" / "ablation-smoke.md").exists()
 
 
 def frame_root(tmp_path: Path, train_line: str, classes: int | None = None) -> Path:
