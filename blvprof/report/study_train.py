@@ -24,6 +24,11 @@ PAIR_EXPECTATION = (
 )
 # The most pairs shown as columns of the per-pair table.
 MAX_PAIR_COLUMNS = 8
+# Families without a temporal module: TSN sees each frame on its own, bLVNet without TAM each
+# pair of neighbouring frames; neither can follow an object's motion through the clip.
+ORDER_BLIND = ("tsn", "blvnet")
+# A pair no run gets above this is called not learned.
+LEARNED_PAIR = 0.65
 
 
 def _table(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
@@ -74,6 +79,9 @@ def train_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:
     if any(s["pair_mean"] is not None for s in summaries):
         parts += ["### Temporal order: accuracy within reversed pairs", PAIR_EXPECTATION]
         parts += _pair_parts(summaries, fields, out_dir, study)
+        reading = pair_reading(summaries, fields)
+        if reading:
+            parts.append("**Reading:**\n\n" + "\n".join(f"- {line}" for line in reading))
     return "\n\n".join(parts)
 
 
@@ -106,6 +114,42 @@ def _pair_parts(
         ]
         parts.append(table(headers, rows))
     return parts
+
+
+def pair_reading(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[str]:
+    """Sentences on the within-pair figures: order-blind models against chance, the others'
+    range, and any pair that no run learned."""
+    paired = [s for s in summaries if s["pair_mean"] is not None]
+
+    def name(s: dict[str, Any]) -> str:
+        return f"{s['label']} {describe(s, fields)}".strip()
+
+    def listing(chosen: Sequence[dict[str, Any]]) -> str:
+        return ", ".join(f"{name(s)} {percent(s['pair_mean'])}" for s in chosen)
+
+    blind = [s for s in paired if s["family"] in ORDER_BLIND]
+    aware = [s for s in paired if s["family"] not in ORDER_BLIND]
+    lines = []
+    if blind:
+        lines.append(
+            f"Without a temporal module (no information flows between frames, beyond a frame "
+            f"pair in bLVNet): {listing(blind)}, against 50 % for a model blind to frame order."
+        )
+    if aware:
+        best = max(aware, key=lambda s: s["pair_mean"])
+        low, high = min(s["pair_mean"] for s in aware), best["pair_mean"]
+        span = percent(high) if low == high else f"{percent(low)} to {percent(high)}"
+        lines.append(
+            f"Models with a temporal module: {span} within pairs (best: {name(best)})."
+        )
+    for pair in sorted({p for s in paired for p in s["pairs"]}):
+        scores = [s["pairs"][pair] for s in paired if s["pairs"].get(pair) is not None]
+        if scores and max(scores) < LEARNED_PAIR:
+            lines.append(
+                f"No run tells {pair.replace('|', ' from ')} apart (best {percent(max(scores))}, "
+                f"below {percent(LEARNED_PAIR)}): that pair is not learned with this budget."
+            )
+    return lines
 
 
 def accuracy_charts(

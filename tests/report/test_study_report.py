@@ -100,3 +100,25 @@ def test_a_study_of_failures_only_still_renders(tmp_path: Path) -> None:
     text = render_study([failed], tmp_path, "broken", COMMAND).read_text()
     assert "| TSN-R50 | 8 | train | error | k | ValueError: bad data |" in text
     assert "No environment was recorded." in text
+
+
+def _summary(label: str, family: str, pair_mean: float, pairs: dict[str, float]) -> dict:
+    return {"label": label, "family": family, "pair_mean": pair_mean, "pairs": pairs,
+            "fields": {}}
+
+
+def test_pair_reading_names_blind_and_aware_models_and_unlearned_pairs() -> None:
+    from blvprof.report.study_train import pair_reading
+
+    summaries = [
+        _summary("TSN-R26", "tsn", 0.52, {"a|b": 0.55, "c|d": 0.49}),
+        _summary("TAM-R26", "tam_resnet", 0.80, {"a|b": 1.0, "c|d": 0.60}),
+        _summary("I3D-R26", "i3d", 0.75, {"a|b": 0.9, "c|d": 0.60}),
+    ]
+    lines = pair_reading(summaries, [])
+    assert len(lines) == 3
+    assert "TSN-R26 52.0 %" in lines[0] and "TAM" not in lines[0]
+    assert "75.0 % to 80.0 %" in lines[1] and "best: TAM-R26" in lines[1]
+    assert "c from d" in lines[2] and "best 60.0 %" in lines[2]
+    summaries[1]["pairs"]["c|d"] = 0.9  # learned by one run: no line for it
+    assert len(pair_reading(summaries, [])) == 2
