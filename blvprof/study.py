@@ -7,7 +7,8 @@ A study file has these tables (only ``[[grid]]`` is required)::
     [defaults]       model config fields applied to every grid point
     [[grid]]         model = "name" or [names]; any config field = value or [values]
     [speed]          size, quick_size, batch, warmup, steps, and [[speed.grid]] points to time
-    [train]          a training recipe (blvprof.train.TrainSpec fields): makes it a training study
+    [train]          a training recipe (blvprof.train.TrainSpec fields): makes it a training study;
+                     a list value (seed = [0, 1, 2]) trains every grid point once per value
     [resources]      cpus, gpus per run, workers (parallel local runs)
 
 Each ``[[grid]]`` block is a cartesian product; the study is the union of its blocks. Every problem
@@ -80,12 +81,24 @@ class Study:
     points: tuple[Point, ...]
     measure: Measure = field(default_factory=Measure)
     speed: Speed | None = None
-    train: dict[str, Any] | None = None  # TrainSpec fields; validated by the trainer
+    train: dict[str, Any] | None = None  # TrainSpec fields, lists for a grid of recipes
     resources: Resources = field(default_factory=Resources)
 
     @property
     def kind(self) -> str:
         return "train" if self.train is not None else "profile"
+
+    @property
+    def recipes(self) -> list[dict[str, Any]]:
+        """The training recipes: the cartesian product of the [train] table's list values."""
+        return train_recipes(self.train) if self.train is not None else []
+
+
+def train_recipes(table: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One recipe per combination of the list values in a [train] table, in file order."""
+    keys = list(table)
+    choices = [v if isinstance(v, list) else [v] for v in table.values()]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
 
 
 def load_study(path: str | Path) -> Study:
@@ -272,10 +285,17 @@ def _train(table: Mapping[str, Any], source: str) -> dict[str, Any]:
     _check_keys(table, tuple(f.name for f in fields(TrainSpec)), source, "train")
     from blvprof.data import build_datasets, parse_data_spec
 
+    for key, value in table.items():
+        if isinstance(value, list) and not value:
+            raise StudyError(f"{source}: train.{key}: an empty list trains nothing")
+    checked = set()
     try:
-        spec = TrainSpec(**table)
-        # reads list files and checks that folders exist: bad data fails here, not in a worker
-        build_datasets(parse_data_spec(spec.data), 2, spec.size, skip_bad=spec.skip_bad)
+        for recipe in train_recipes(table):
+            spec = TrainSpec(**recipe)
+            data = (spec.data, spec.size, spec.skip_bad)
+            if data not in checked:  # reads list files and checks that folders exist: bad
+                checked.add(data)  # data fails here, not in a worker
+                build_datasets(parse_data_spec(spec.data), 2, spec.size, skip_bad=spec.skip_bad)
     except ValueError as error:
         raise StudyError(f"{source}: train.{error}") from None
     return dict(table)

@@ -37,10 +37,13 @@ class Task:
     request: dict[str, Any]  # ProfileRequest fields
     train: dict[str, Any] | None = None  # TrainSpec fields
     threads: int | None = None  # torch threads in the worker
+    varied: tuple[str, ...] = ()  # training settings that differ between the study's recipes
 
     @property
     def label(self) -> str:
         fields = ", ".join(f"{k}={v}" for k, v in self.overrides.items())
+        if self.varied and self.train is not None:
+            fields += "; " + ", ".join(f"{k}={self.train[k]}" for k in self.varied)
         return f"{self.model}({fields})"
 
 
@@ -80,7 +83,10 @@ def plan(study: Study, quick: bool = False, store_name: str | None = None) -> li
     request = {"metrics": list(m.metrics), "batch": m.batch, "device": m.device,
                "budget_bytes": m.memory_budget, "precision": m.precision, "warmup": m.warmup,
                "steps": m.steps, "counter": m.counter}
-    tasks = [_task(name, study.kind, p, request, study.train) for p in study.points]
+    recipes = study.recipes or [None]
+    varied = tuple(k for k, v in (study.train or {}).items() if isinstance(v, list))
+    tasks = [dataclasses.replace(_task(name, study.kind, p, request, recipe), varied=varied)
+             for p in study.points for recipe in recipes]
     if study.speed is not None:
         s = study.speed
         timed = {**request, "metrics": ["flops", "params", "speed"], "batch": s.batch,

@@ -49,13 +49,14 @@ DEFAULT_DB = Path("blvprof.db")
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
-def parse_csv_ints(text: str, name: str) -> list[int]:
+def parse_csv_ints(text: str, name: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise UserError(f"{name} must be a comma list of integers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise UserError(f"{name} must be positive integers, got {text!r}")
+    if not values or any(v < minimum for v in values):
+        kind = "positive integers" if minimum == 1 else f"integers of at least {minimum}"
+        raise UserError(f"{name} must be {kind}, got {text!r}")
     return values
 
 

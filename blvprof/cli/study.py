@@ -96,6 +96,9 @@ def ablate(
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 3,
     batch: Annotated[int, typer.Option("--batch", help="Training batch.")] = 8,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.01,
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Training seeds, comma list: one run per seed.")
+    ] = "0",
     name: Annotated[str | None, typer.Option("--name", help="Study name.")] = None,
     device: Device = "auto",
     db: Db = DEFAULT_DB,
@@ -111,7 +114,8 @@ def ablate(
     if target.endswith(".toml") or Path(target).is_file():
         study = load_study(target)
     else:
-        data_dict = inline_study(target, grid_options, size, sets, data, epochs, batch, lr, name)
+        data_dict = inline_study(target, grid_options, size, sets, data, epochs, batch, lr, name,
+                                 parse_csv_ints(seeds, "--seeds", minimum=0))
         study = study_from_dict(data_dict, "command line", data_dict["study"]["name"])
         spec_path = db.parent / f"{study.name}.toml"
         spec_path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +131,7 @@ def ablate(
 
 def inline_study(target: str, grid_options: dict[str, str | None], size: int | None,
                  sets: list[str] | None, data: str | None, epochs: int, batch: int,
-                 lr: float, name: str | None) -> dict[str, Any]:
+                 lr: float, name: str | None, seeds: list[int] | None = None) -> dict[str, Any]:
     """The study dict an inline ``ablate`` command stands for."""
     grid: dict[str, Any] = {"model": [m for m in target.split(",") if m]}
     for key, text in grid_options.items():
@@ -142,6 +146,8 @@ def inline_study(target: str, grid_options: dict[str, str | None], size: int | N
     if data is not None:
         study["train"] = {"data": data, "epochs": epochs, "batch": batch, "lr": lr,
                           **({"size": size} if size else {})}
+        if seeds and seeds != [0]:  # seed 0 is the trainer's default
+            study["train"]["seed"] = seeds if len(seeds) > 1 else seeds[0]
         study["measure"] = {"metrics": ["flops", "params", "memory"], "counter": "flop_counter"}
     elif size:
         grid["image_size"] = size

@@ -65,7 +65,14 @@ def _setting_line(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) ->
         if f"train.{k}" not in fields and summaries[0]["fields"].get(f"train.{k}") is not None
     ]
     text = "Top-1 and top-5 are final validation accuracies; best top-1 is over all epochs."
-    return text + (f" Same for every run: {', '.join(fixed)}." if fixed else "")
+    text += f" Same for every run: {', '.join(fixed)}." if fixed else ""
+    if "train.seed" not in fields:
+        text += (
+            " Each row is one run with one seed, so this report cannot say how far a row would "
+            "move with another seed: before reading a difference, rerun the study with another "
+            "`seed` in its `[train]` table."
+        )
+    return text
 
 
 def train_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:

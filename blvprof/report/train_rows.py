@@ -14,7 +14,14 @@ CONFIG_FIELDS = {
     "blending_frames": "r",
     "image_size": "size",
 }
-TRAIN_FIELDS = {"data": "data", "epochs": "epochs", "batch": "batch", "lr": "lr", "size": "crop"}
+TRAIN_FIELDS = {
+    "data": "data",
+    "epochs": "epochs",
+    "batch": "batch",
+    "lr": "lr",
+    "size": "crop",
+    "seed": "seed",
+}
 
 
 def train_summary(run: dict[str, Any]) -> dict[str, Any]:

@@ -102,3 +102,48 @@ def test_plan_keys_are_stable_and_unique() -> None:
     timed = [t for t in quick if "speed" in t.request["metrics"]]
     assert {t.overrides["image_size"] for t in timed} == {112}
     assert {t.key for t in quick} != {t.key for t in first}
+
+
+TRAIN_GRID = """
+[[grid]]
+model = ["tsn", "tsm"]
+depth = 26
+[train]
+data = "synthetic:classes=4,samples=8"
+epochs = 1
+size = 32
+seed = [0, 1, 2]
+"""
+
+
+def test_a_train_list_trains_every_point_once_per_value(tmp_path) -> None:
+    study = load_study(write(tmp_path, TRAIN_GRID))
+    assert [r["seed"] for r in study.recipes] == [0, 1, 2]
+    tasks = plan(study)
+    assert len(tasks) == len({t.key for t in tasks}) == 6
+    assert sorted((t.model, t.train["seed"]) for t in tasks) == [
+        (m, s) for m in ("tsm", "tsn") for s in (0, 1, 2)
+    ]
+    assert tasks[1].label == "tsn(depth=26; seed=1)"
+
+
+def test_a_scalar_train_table_keeps_its_run_keys(tmp_path) -> None:
+    """One recipe is the table itself, so stores written before train grids are reused."""
+    from blvprof.store import digest
+
+    study = load_study(write(tmp_path, TRAIN_GRID.replace("[0, 1, 2]", "1")))
+    (task, _) = plan(study)
+    assert task.train == study.train and task.label == "tsn(depth=26)"
+    assert task.key == digest({"kind": "train", "model": "tsn", "overrides": task.overrides,
+                               "request": task.request, "train": study.train})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("[]", "train.seed: an empty list trains nothing"), ("[0, 'x']", "seed='x' must be int")],
+)
+def test_bad_train_lists(tmp_path, value: str, message: str) -> None:
+    path = write(tmp_path, TRAIN_GRID.replace("[0, 1, 2]", value))
+    with pytest.raises(StudyError) as error:
+        load_study(path)
+    assert str(path) in str(error.value) and message in str(error.value)

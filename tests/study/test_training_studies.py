@@ -93,3 +93,22 @@ def test_bad_study_is_one_line_and_exit_2(text, message, tmp_path, capsys, monke
     assert result.code == 2
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and str(study) in lines[0], result.err
+
+
+def test_inline_ablation_with_seeds_trains_once_per_seed(tmp_path, capsys, monkeypatch) -> None:
+    db = tmp_path / "r.db"
+    args = ["ablate", "tsn", "--depth", "26", "--frames", "4", "--set", "base_width=8",
+            "--data", "synthetic:classes=4,samples=8", "--epochs", "1", "--batch", "4",
+            "--size", "32", "--seeds", "3,4", "--name", "seeds", "--db", str(db)]
+    result = run(args, capsys, monkeypatch)
+    assert result.code == 0, result.err
+    with Store(db) as store:
+        rows = store.runs(study="seeds")
+    assert sorted(r["result"]["train"]["seed"] for r in rows) == [3, 4]
+    assert "seed = [3, 4]" in (tmp_path / "seeds.toml").read_text()
+    report = run(["report", "--db", str(db), "--out", str(tmp_path / "out")], capsys,
+                 monkeypatch)
+    text = (tmp_path / "out" / "ablation-seeds.md").read_text()
+    assert report.code == 0 and "| model | seed |" in text and "TSN-R26 seed=4" in text
+    bad = run(args[:-4] + ["--seeds", "-1", "--db", str(db)], capsys, monkeypatch)
+    assert bad.code == 2 and "--seeds" in bad.err
