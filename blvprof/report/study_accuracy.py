@@ -8,7 +8,7 @@ from blvprof.report import charts
 from blvprof.report.markdown import image
 from blvprof.report.train_rows import describe
 
-ALPHA, BETA, FRAMES = "config.alpha", "config.beta", "config.num_frames"
+ALPHA, BETA, FRAMES, SEED = "config.alpha", "config.beta", "config.num_frames", "train.seed"
 
 
 def _name(summary: dict[str, Any], fields: Sequence[str]) -> str:
@@ -35,24 +35,29 @@ def pareto_chart(
 def alpha_beta_chart(
     summaries: Sequence[dict[str, Any]], fields: Sequence[str], out_dir: Path, study: str
 ) -> str:
-    """The α×β heatmap of top-1, for the group of runs (equal in every other varying field)
-    that covers the most (α, β) cells."""
-    others = [f for f in fields if f not in (ALPHA, BETA)]
-    groups: dict[str, dict[tuple[int, int], float]] = {}
+    """The α×β heatmap of top-1 (the mean over seeds), for the group of runs (equal in every
+    other varying field) that covers the most (α, β) cells."""
+    others = [f for f in fields if f not in (ALPHA, BETA, SEED)]
+    groups: dict[str, dict[tuple[int, int], list[float]]] = {}
     for s in summaries:
         alpha, beta = s["fields"].get(ALPHA), s["fields"].get(BETA)
         if alpha is not None and beta is not None and s["top1"] is not None:
-            groups.setdefault(_name(s, others), {})[(alpha, beta)] = s["top1"]
+            groups.setdefault(_name(s, others), {}).setdefault((alpha, beta), []).append(s["top1"])
     if not groups:
         return ""
-    name, cells = max(groups.items(), key=lambda item: len(item[1]))
+    name, runs = max(groups.items(), key=lambda item: len(item[1]))
+    cells = {cell: sum(top1) / len(top1) for cell, top1 in runs.items()}
+    seeds = {len(top1) for top1 in runs.values()}
+    if seeds != {1}:
+        counts = "-".join(str(n) for n in sorted(seeds))
+        name = f"{name}, mean of {counts} seeds".lstrip(", ")
     alphas, betas = sorted({a for a, _ in cells}), sorted({b for _, b in cells})
     png = charts.accuracy_heatmap(
         alphas,
         betas,
         cells,
         out_dir / f"{study}-alpha-beta.png",
-        f"{study}: top-1 by α and β ({name})",
+        f"{study}: top-1 by α and β ({name})" if name else f"{study}: top-1 by α and β",
     )
     return image("Top-1 accuracy for each α and β", png, out_dir)
 

@@ -122,3 +122,24 @@ def test_pair_reading_names_blind_and_aware_models_and_unlearned_pairs() -> None
     assert "c from d" in lines[2] and "best 60.0 %" in lines[2]
     summaries[1]["pairs"]["c|d"] = 0.9  # learned by one run: no line for it
     assert len(pair_reading(summaries, [])) == 2
+
+
+def test_alpha_beta_heatmap_averages_seeds(tmp_path: Path, monkeypatch) -> None:
+    from blvprof.report import charts, study_accuracy
+
+    seen = {}
+
+    def capture(alphas, betas, cells, path, title):
+        seen.update(cells=cells, title=title)
+        return path
+
+    monkeypatch.setattr(charts, "accuracy_heatmap", capture)
+    summaries = [
+        {"label": "bLVNet-TAM-50", "family": "blvnet_tam", "top1": top1,
+         "fields": {"config.alpha": a, "config.beta": 2, "train.seed": seed}}
+        for a, seed, top1 in [(1, 0, 0.2), (1, 1, 0.6), (2, 0, 0.5), (2, 1, 0.7)]
+    ]
+    fields = ["config.alpha", "train.seed"]
+    study_accuracy.alpha_beta_chart(summaries, fields, tmp_path, "ab")
+    assert seen["cells"] == pytest.approx({(1, 2): 0.4, (2, 2): 0.6})
+    assert "mean of 2 seeds" in seen["title"]
