@@ -27,6 +27,7 @@ _FAMILY_STYLES: dict[str, tuple[str, str]] = {
     "tsm": ("#9467bd", "D"),
     "i3d": ("#8c564b", "v"),
     "blvnet": ("#ff7f0e", "P"),
+    "blvnet_tam_reference": ("#e377c2", "X"),  # bLVNet-TAM in the official operator sequence
 }
 _PALETTE = (
     "#1f77b4",
@@ -95,15 +96,18 @@ def _figure() -> tuple[Figure, Axes]:
     return figure, figure.add_subplot()
 
 
-def _log_if_wide(ax: Axes, values: Sequence[float], axis: str) -> None:
-    """Log scale with plain tick labels (1, 2, 3, 5, 10, …) when values span more than 10×."""
+def _log_if_wide(ax: Axes, values: Sequence[float], axis: str) -> bool:
+    """Log scale with plain tick labels (1, 2, 3, 5, 10, …) when values span more than 10×;
+    True if the axis went logarithmic."""
     positive = [v for v in values if v > 0]
-    if positive and max(positive) / min(positive) > 10:
+    wide = bool(positive) and max(positive) / min(positive) > 10
+    if wide:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
         scale = ax.xaxis if axis == "x" else ax.yaxis
         scale.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
         scale.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         scale.set_minor_formatter(NullFormatter())
+    return wide
 
 
 def _save(
@@ -129,27 +133,30 @@ def _save(
     return path
 
 
-def _coinciding(series: Sequence[Series], i: int) -> int:
-    """How many later series run (within 1 %) on top of series ``i``."""
+def _same_line(a: Series, b: Series) -> bool:
+    """Two series at the same xs whose ys agree within 1 %."""
+    return a.xs == b.xs and all(
+        abs(x - y) <= 0.01 * abs(y) for x, y in zip(a.ys, b.ys, strict=True)
+    )
 
-    def same(a: Series, b: Series) -> bool:
-        return a.xs == b.xs and all(
-            abs(x - y) <= 0.01 * abs(y) for x, y in zip(a.ys, b.ys, strict=True)
-        )
 
-    return sum(same(series[i], later) for later in series[i + 1 :])
+def _legend_label(series: Sequence[Series], i: int, suffix: str) -> str:
+    """The label, plus '(under TSN-R50)' where an earlier series hides this one."""
+    under = next((s.label for s in series[:i] if _same_line(s, series[i])), None)
+    return series[i].label + suffix + (f" (under {under})" if under else "")
 
 
 def _plot_lines(ax: Axes, series: Sequence[Series], suffix: str = "", hollow: bool = False) -> None:
-    """A line hidden under later ones with equal values (TSN and TSM MACs) is drawn wider."""
+    """A line hidden under later ones with equal values (TSN and TSM MACs) is drawn wider, and
+    the hidden ones say so in the legend."""
     for i, (item, style) in enumerate(
         zip(series, styles([(s.family, s.depth) for s in series]), strict=True)
     ):
-        wider = 2.5 * _coinciding(series, i)
+        wider = 2.5 * sum(_same_line(item, later) for later in series[i + 1 :])
         ax.plot(
             item.xs,
             item.ys,
-            label=item.label + suffix,
+            label=_legend_label(series, i, suffix),
             color=style.colour,
             marker=style.marker,
             linestyle=":" if hollow else style.linestyle,
@@ -169,9 +176,9 @@ def gmacs_vs_frames(series: Sequence[Series], path: Path, title: str) -> Path:
     figure, ax = _figure()
     _plot_lines(ax, series)
     _frame_ticks(ax, series)
-    _log_if_wide(ax, [y for s in series for y in s.ys], "y")
+    log = _log_if_wide(ax, [y for s in series for y in s.ys], "y")
     ax.set_xlabel("input frames per clip")
-    ax.set_ylabel("GMACs per clip (conv + linear)")
+    ax.set_ylabel("GMACs per clip (conv + linear)" + (", log scale" if log else ""))
     return _save(figure, ax, path, title, len(series))
 
 
@@ -241,8 +248,8 @@ def speed_vs_gmacs(infer: Sequence[Point], train: Sequence[Point], path: Path, t
     ax.margins(x=0.12, y=0.1)  # room for the annotations
     _scatter(ax, infer, groups, "o")
     _scatter(ax, train, groups, "^", hollow=True)
-    _log_if_wide(ax, [p.x for p in everything], "x")
-    _log_if_wide(ax, [p.y for p in everything], "y")
+    log_x = _log_if_wide(ax, [p.x for p in everything], "x")
+    log_y = _log_if_wide(ax, [p.y for p in everything], "y")
     handles, _ = ax.get_legend_handles_labels()
     modes = [
         Line2D([], [], color="black", marker="o", linestyle="", label="inference"),
@@ -256,8 +263,8 @@ def speed_vs_gmacs(infer: Sequence[Point], train: Sequence[Point], path: Path, t
             label="training step",
         ),
     ]
-    ax.set_xlabel("GMACs per clip (conv + linear)")
-    ax.set_ylabel("clips per second")
+    ax.set_xlabel("GMACs per clip (conv + linear)" + (", log scale" if log_x else ""))
+    ax.set_ylabel("clips per second" + (", log scale" if log_y else ""))
     # outside the axes, so it never hides a point or its annotation
     ax.legend(handles=[*handles, *modes], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(figure, ax, path, title, legend_entries=0)
@@ -292,8 +299,8 @@ def accuracy_vs_gmacs(points: Sequence[Point], path: Path, title: str) -> Path:
         label="Pareto front",
         zorder=2,
     )
-    _log_if_wide(ax, [p.x for p in shown], "x")
-    ax.set_xlabel("GMACs per clip (conv + linear)")
+    log_x = _log_if_wide(ax, [p.x for p in shown], "x")
+    ax.set_xlabel("GMACs per clip (conv + linear)" + (", log scale" if log_x else ""))
     ax.set_ylabel("top-1 accuracy (%)")
     return _save(figure, ax, path, title, len({p.label for p in shown}) + 1, outside=True)
 

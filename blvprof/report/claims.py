@@ -257,7 +257,9 @@ def flops_section(index: dict[ConfigKey, dict[str, Any]], out_dir: Path) -> str:
         f"**Verdict:** {flops_headline(model_label('tsn', None), tsn)}",
         "Per pair:\n\n" + "\n".join(f"- {v}." for v in verdicts),
     ]
-    lines = series([s for k, s in index.items() if k[3] == PAPER_SIDE], "gmacs")
+    lines = series(
+        [s for k, s in index.items() if k[3] == PAPER_SIDE and not s.get("reference")], "gmacs"
+    )
     if lines:
         png = charts.gmacs_vs_frames(
             lines,

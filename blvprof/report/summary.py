@@ -38,15 +38,18 @@ FAMILY_NAMES: dict[str, str] = {
 
 
 def model_label(family: str, depth: int | None, config: dict[str, Any] | None = None) -> str:
-    """A reader's name for a model: 'TSN-R50', 'bLVNet-TAM-101', 'bLVNet-50 (no TAM)'."""
+    """A reader's name for a model: 'TSN-R50', 'bLVNet-TAM-101', 'bLVNet-50 (no TAM)', and
+    'bLVNet-TAM-50 (reference mode)' for the official operator sequence."""
     config = config or {}
+    suffix = " (reference mode)" if config.get("reference") else ""
     if family == "i3d" and config.get("slow_only"):
         prefix = "SlowOnly-R"
     elif family == "blvnet_tam" and config.get("use_tam") is False:
-        return f"bLVNet-{depth} (no TAM)"
+        return f"bLVNet-{depth} (no TAM){suffix}"
     else:
         prefix = FAMILY_NAMES.get(family, f"{family}-")
-    return f"{prefix}{depth}" if depth is not None else prefix.removesuffix("-R").rstrip("-")
+    name = f"{prefix}{depth}" if depth is not None else prefix.removesuffix("-R").rstrip("-")
+    return name + suffix
 
 
 def display_family(family: str, config: dict[str, Any]) -> str:
@@ -84,6 +87,7 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
         "depth": config.get("depth"),
         "frames": record.get("num_frames", config.get("num_frames")),
         "side": image_side(record),
+        "reference": bool(config.get("reference")),
     }
     if "macs" in record:
         row["gmacs"] = record["macs"] / 1e9

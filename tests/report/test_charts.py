@@ -65,3 +65,15 @@ def test_styles_follow_family_and_depth_or_fall_back_to_a_palette() -> None:
     repeated = charts.styles([("blvnet_tam", 50), ("blvnet_tam", 50)])
     assert repeated[0].colour != repeated[1].colour
     assert repeated[0].marker != repeated[1].marker
+
+
+def test_a_line_hidden_under_an_earlier_one_says_so_in_the_legend() -> None:
+    tsn = charts.Series("TSN-R50", (8.0, 16.0), (32.7, 65.4), "tsn", 50)
+    tsm = charts.Series("TSM-R50", (8.0, 16.0), (32.7, 65.4), "tsm", 50)
+    i3d = charts.Series("I3D-R50", (8.0, 16.0), (29.0, 58.9), "i3d", 50)
+    lines = [tsn, tsm, i3d]
+    assert [charts._legend_label(lines, i, "") for i in range(3)] == [
+        "TSN-R50",
+        "TSM-R50 (under TSN-R50)",
+        "I3D-R50",
+    ]
