@@ -29,7 +29,7 @@ from blvprof.measure.env import machine
 from blvprof.measure.flops import count_flops
 from blvprof.measure.memory import train_step
 from blvprof.measure.precision import autocast
-from blvprof.measure.speed import time_calls
+from blvprof.measure.speed import gpu_peak_flops, time_calls
 from model import create_model
 
 MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
@@ -147,12 +147,20 @@ def paired_ratio(numerator: Variant, denominator: Variant, mode: str) -> float:
     return statistics.median(a / b for a, b in pairs)
 
 
-def count_macs(models: list[Model], args: argparse.Namespace) -> dict[str, int]:
-    """Conv + linear MACs per clip (FlopCounterMode on fake tensors: no memory, no compute)."""
+@dataclass(frozen=True)
+class Work:
+    """Per clip: conv + linear MACs, and FLOPs of a training step (forward + backward)."""
+
+    macs: int
+    train_flops: int
+
+
+def count_work(models: list[Model], args: argparse.Namespace) -> dict[str, Work]:
+    """FlopCounterMode on fake tensors (no memory, no compute), per clip."""
     shape = (1, 3, args.frames, args.size, args.size)
+    counts = {m.label: count_flops(partial(build_model, m, args.frames), shape) for m in models}
     return {
-        m.label: count_flops(partial(build_model, m, args.frames), shape).forward_flops // 2
-        for m in models
+        label: Work(count.forward_flops // 2, count.train_flops) for label, count in counts.items()
     }
 
 
@@ -160,7 +168,8 @@ def build_model(model: Model, frames: int) -> nn.Module:
     return create_model(model.name, num_frames=frames, **model.overrides)
 
 
-def summary_rows(variants: list[Variant], macs: dict[str, int]) -> list[str]:
+def summary_rows(variants: list[Variant], work: dict[str, Work]) -> list[str]:
+    macs = {label: w.macs for label, w in work.items()}
     rows = []
     for group in dict.fromkeys(v.group for v in variants):
         by_label = {v.model.label: v for v in variants if v.group == group}
@@ -183,15 +192,26 @@ def summary_rows(variants: list[Variant], macs: dict[str, int]) -> list[str]:
     return rows
 
 
-def timing_rows(variants: list[Variant], macs: dict[str, int], batch: int) -> list[str]:
+def achieved(train_flops: int, batch: int, seconds: float, peak: float | None) -> list[str]:
+    """Cells: training-step TFLOP/s achieved and, where the device's peak is known, its share."""
+    rate = train_flops * batch / seconds
+    return [f"{rate / 1e12:.3g}", f"{100 * rate / peak:.1f} %" if peak else "–"]
+
+
+def timing_rows(
+    variants: list[Variant], work: dict[str, Work], batch: int, device_name: str | None
+) -> list[str]:
     rows = []
     for v in variants:
-        cells = [v.model.label, v.group, f"{macs[v.model.label] / 1e9:.2f}"]
+        cells = [v.model.label, v.group, f"{work[v.model.label].macs / 1e9:.2f}"]
         for mode in ("infer", "train"):
             seconds = sorted(v.seconds[mode])
             median = statistics.median(seconds)
             cells += [f"{median * 1e3:.0f} ({seconds[0] * 1e3:.0f}–{seconds[-1] * 1e3:.0f})"]
             cells += [f"{batch / median:.2f}"]
+        peak = gpu_peak_flops(device_name, v.precision)
+        train_s = statistics.median(v.seconds["train"])
+        cells += achieved(work[v.model.label].train_flops, batch, train_s, peak)
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
@@ -208,7 +228,7 @@ def device_line(device: str) -> str:
 
 def render(
     variants: list[Variant],
-    macs: dict[str, int],
+    work: dict[str, Work],
     args: argparse.Namespace,
     device: str,
     context: dict[str, str],
@@ -233,7 +253,7 @@ def render(
         "",
         "| group | comparison | inference | training step |",
         "|---|---|---|---|",
-        *summary_rows(variants, macs),
+        *summary_rows(variants, work),
         "",
         "Share of the MAC cut realized as time: (t_TSN / t_bLVNet) / (MACs_TSN / MACs_bLVNet); "
         "1.0 means time falls as much as MACs. The official code gave about 0.40 on a 2-core CPU "
@@ -241,9 +261,14 @@ def render(
         "",
         "## Timings",
         "",
-        "| model | group | GMACs/clip | inference ms | clips/s | training step ms | clips/s |",
-        "|---|---|---|---|---|---|---|",
-        *timing_rows(variants, macs, args.batch),
+        "| model | group | GMACs/clip | inference ms | clips/s | training step ms | clips/s "
+        "| train TFLOP/s | of peak |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *timing_rows(variants, work, args.batch, context["device_name"]),
+        "",
+        "Train TFLOP/s: forward + backward FLOPs of a training step (2 per MAC, counted by "
+        "FlopCounterMode) over its median time. Of peak: that rate over the GPU's dense peak for "
+        "the group's precision (TF32 for fp32); “–” on a CPU or an unlisted GPU.",
         "",
     ]
     return "\n".join(lines)
@@ -272,7 +297,7 @@ def main() -> None:
         for label in GROUPS[group][3]
     ]
     labels = dict.fromkeys(v.model.label for v in variants)
-    macs = count_macs([by_label[label] for label in labels], args)
+    work = count_work([by_label[label] for label in labels], args)
     run_rounds(variants, args, device)
     context = {
         "command": " ".join(["python", *sys.argv]),
@@ -280,8 +305,9 @@ def main() -> None:
         "load_before": load_before,
         "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "skipped": ", ".join(f"{g} (GPU only, no CUDA here)" for g in skipped),
+        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else "",
     }
-    report = render(variants, macs, args, device, context)
+    report = render(variants, work, args, device, context)
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
