@@ -4,7 +4,8 @@ A study file has these tables (only ``[[grid]]`` is required)::
 
     [study]          name, description
     [measure]        metrics, counter, memory_budget, batch, device, precision, warmup, steps
-    [defaults]       model config fields applied to every grid point
+    [defaults]       model config fields, each applied to the grid points whose model has it
+                     (a key that no model in the grid has is an error, not ignored)
     [[grid]]         model = "name" or [names]; any config field = value or [values]
     [speed]          size, quick_size, batch, warmup, steps, and [[speed.grid]] points to time
     [train]          a training recipe (blvprof.train.TrainSpec fields): makes it a training study;
@@ -118,6 +119,7 @@ def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "s
     if unknown:
         raise StudyError(f"{source}: unknown table [{unknown[0]}]; known: {', '.join(_TABLES)}")
     info = _table(data, "study", source)
+    _check_keys(info, ("name", "description"), source, "study")
     name = _typed(info, "name", str, source, "study", default_name)
     defaults = _table(data, "defaults", source)
     grids = data.get("grid")
@@ -127,13 +129,15 @@ def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "s
                       for p in expand(g, defaults, source, f"grid[{i}]")])
     if not points:
         raise StudyError(f"{source}: the grid is empty")
+    speed = _speed(data["speed"], defaults, source) if "speed" in data else None
+    _check_defaults(defaults, [*points, *(speed.points if speed else ())], source)
     return Study(
         name=name,
         description=_typed(info, "description", str, source, "study", ""),
         source=source,
         points=tuple(points),
         measure=_measure(_table(data, "measure", source), source),
-        speed=_speed(data["speed"], defaults, source) if "speed" in data else None,
+        speed=speed,
         train=_train(_table(data, "train", source), source) if "train" in data else None,
         resources=_resources(_table(data, "resources", source), source),
     )
@@ -160,6 +164,15 @@ def expand(block: Mapping[str, Any], defaults: Mapping[str, Any], source: str,
             _validate(model_name, overrides, source, where)
             points.append(Point(model_name, overrides))
     return points
+
+
+def _check_defaults(defaults: Mapping[str, Any], points: list[Point], source: str) -> None:
+    """Each default must be a field of some model in the grid: a typo is not silently dropped."""
+    models = sorted({point.model for point in points})
+    for key in defaults:
+        if not any(_has_field(model_name, key) for model_name in models):
+            raise StudyError(f"{source}: defaults.{key}: no model in the grid has this field; "
+                             f"models: {', '.join(models)}")
 
 
 def _validate(model_name: str, overrides: dict[str, Any], source: str, where: str) -> None:
@@ -283,7 +296,7 @@ def _train(table: Mapping[str, Any], source: str) -> dict[str, Any]:
     from blvprof.train import TrainSpec
 
     _check_keys(table, tuple(f.name for f in fields(TrainSpec)), source, "train")
-    from blvprof.data import build_datasets, parse_data_spec
+    from blvprof.data import DataError, build_datasets, parse_data_spec
 
     for key, value in table.items():
         if isinstance(value, list) and not value:
@@ -296,7 +309,9 @@ def _train(table: Mapping[str, Any], source: str) -> dict[str, Any]:
             if data not in checked:  # reads list files and checks that folders exist: bad
                 checked.add(data)  # data fails here, not in a worker
                 build_datasets(parse_data_spec(spec.data), 2, spec.size, skip_bad=spec.skip_bad)
-    except ValueError as error:
+    except DataError as error:  # names its own file and line: "…/train.txt:1: …"
+        raise StudyError(f"{source}: train.data: {error}") from None
+    except ValueError as error:  # a TrainSpec field: "epochs=0 must be at least 1"
         raise StudyError(f"{source}: train.{error}") from None
     return dict(table)
 

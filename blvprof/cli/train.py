@@ -174,6 +174,9 @@ def _row(
         settings=dataclasses.asdict(spec),
         result={
             "params": record["params"],
+            "macs": record["macs"],  # per clip, as in ablation rows
+            "macs_counter": record["macs_counter"],
+            "train_flops": record["train_flops"],
             "train": {k: v for k, v in record.items() if k != "config"},  # config has a column
         },
         env=environment(record["device"], flags),
@@ -209,4 +212,7 @@ def _print_summary(record: dict[str, Any], out_dir: Path) -> None:
     console.print(line)
     if record["stopped"]:
         console.print(f"stopped early: {record['stopped']}")
-    console.print(f"{record['params']:,} parameters; checkpoint {out_dir / CHECKPOINT_FILE}")
+    console.print(
+        f"{record['params']:,} parameters, {record['macs'] / 1e9:.2f} GMACs per clip; "
+        f"checkpoint {out_dir / CHECKPOINT_FILE}"
+    )

@@ -22,7 +22,7 @@ class DataBundle:
     num_classes: int
     class_names: list[str]
     reversed_pairs: list[tuple[int, int]]  # (label, its time-reversed label); empty for real data
-    flip_allowed: bool  # whether a horizontal flip keeps every label true
+    flip_allowed: bool  # whether training clips are randomly flipped left-right (off by default)
 
     def bad_samples(self) -> int:
         """Unreadable samples skipped so far in both splits (only with ``skip_bad``)."""
@@ -53,7 +53,9 @@ def build_datasets(
 
 
 def _real_bundle(spec: DataSpec, sampling: FrameSampling, size: int, skip_bad: bool) -> DataBundle:
-    flip = spec.int_option("flip", 1)
+    # Off unless asked for: a list file does not say whether its classes are direction-sensitive
+    # ("pushing left to right"), and a flipped clip that keeps its label is a silent wrong label.
+    flip = spec.int_option("flip", 0)
     if flip not in (0, 1):
         raise DataError(f"data option flip={flip}: must be 0 or 1")
     if sampling.stride < 1:

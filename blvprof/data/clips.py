@@ -42,7 +42,7 @@ class ClipRecord:
 
 @dataclass(frozen=True)
 class ListEntry:
-    where: str  # the list file and line or entry, for error messages: "train.txt:12"
+    where: str  # the list file's path and line or entry, for messages: "ROOT/train.txt:12"
     record: ClipRecord
 
 
@@ -51,7 +51,7 @@ class ClipOptions:
     sampling: FrameSampling
     size: int  # output height and width
     train: bool  # random sampling, multi-scale crop and flip; else centre frames and crop
-    flip_allowed: bool = True
+    flip_allowed: bool = False  # random left-right flips (training only)
     skip_bad: bool = False  # replace unreadable samples by the next readable one
 
 

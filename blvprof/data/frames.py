@@ -35,7 +35,7 @@ def parse_frame_list(path: Path, root: Path, classes: dict[str, int] | None) -> 
     """One entry per line of a TSN list file."""
     entries = []
     for number, line in numbered_lines(path):
-        where = f"{path.name}:{number}"
+        where = f"{path}:{number}"
         fields = split_fields(line)
         if len(fields) != 4:
             raise DataError(f"{where}: expected 4 fields (path start end label), got {len(fields)}")

@@ -1,8 +1,15 @@
 """The ``--data`` spec: which dataset to read and how, parsed from one string.
 
 Accepted forms: ``synthetic``, ``synthetic:classes=10,samples=2000,seed=0``, ``frames:ROOT`` and
-``videos:ROOT``. Real datasets take options after the root: ``frames:ROOT,flip=0,stride=4``
+``videos:ROOT``. Real datasets take options after the root: ``frames:ROOT,flip=1,stride=4``
 (so ROOT cannot contain a comma).
+
+``flip`` (random left-right flips of training clips) is off unless ``flip=1``, for every real
+dataset. TSN flips Kinetics-style data by default, but the same frame-folder and CSV conventions
+hold Something-Something, whose classes are direction-sensitive ("pushing something from left to
+right"): a flipped clip would keep a label that is now wrong, and nothing would say so. A list file
+cannot tell the two apart, so the default is the one that never mislabels; pass ``flip=1`` for
+data whose labels survive a mirror (Kinetics, UCF-101). The run's record says which was used.
 """
 
 from dataclasses import dataclass, field

@@ -46,7 +46,7 @@ def parse_csv_list(path: Path, root: Path, classes: dict[str, int] | None) -> li
         for number, row in enumerate(csv.reader(lines), start=1):
             if not row or not "".join(row).strip():
                 continue
-            where = f"{path.name}:{number}"
+            where = f"{path}:{number}"
             if len(row) != 2:
                 raise DataError(f"{where}: expected 2 fields (path,label), got {len(row)}")
             label = parse_label(row[1].strip(), where, classes)
@@ -58,7 +58,7 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(require_file(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise DataError(f"{path.name}:{error.lineno}: invalid JSON: {error.msg}") from None
+        raise DataError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
 
 
 def read_json_labels(path: Path) -> list[str]:
@@ -67,9 +67,9 @@ def read_json_labels(path: Path) -> list[str]:
     try:
         by_index = {int(index): name for name, index in labels.items()}
     except (AttributeError, TypeError, ValueError):
-        raise DataError(f"{path.name}: expected an object of template → index") from None
+        raise DataError(f"{path}: expected an object of template → index") from None
     if sorted(by_index) != list(range(len(labels))):
-        raise DataError(f"{path.name}: indices must be 0..{len(labels) - 1}, each once")
+        raise DataError(f"{path}: indices must be 0..{len(labels) - 1}, each once")
     return [by_index[index] for index in range(len(labels))]
 
 
@@ -80,10 +80,10 @@ def parse_json_list(
     brackets before the label lookup."""
     items = load_json(path)
     if not isinstance(items, list):
-        raise DataError(f"{path.name}: expected a list of {{'id', 'template'}} objects")
+        raise DataError(f"{path}: expected a list of {{'id', 'template'}} objects")
     entries = []
     for position, item in enumerate(items):
-        where = f"{path.name}[{position}]"
+        where = f"{path}[{position}]"
         if not isinstance(item, dict) or "id" not in item or "template" not in item:
             raise DataError(f"{where}: expected an object with 'id' and 'template'")
         template = str(item["template"]).replace("[", "").replace("]", "")

@@ -21,7 +21,7 @@ from torch.utils.data import DistributedSampler
 
 import model as zoo
 from blvprof.errors import UserError
-from blvprof.measure.flops import parameter_count
+from blvprof.measure.flops import count_flops, parameter_count
 from blvprof.train.checkpoint import CHECKPOINT_FILE, RunState, restore_progress, save_progress
 from blvprof.train.distributed import device_type, process_group, resolve_device
 from blvprof.train.loop import evaluate, train_epoch
@@ -131,6 +131,18 @@ def _one_epoch(session: Session, state: RunState, epoch: int, bar: Progress) -> 
     return RunState([*state.history, entry], pairs)
 
 
+def _macs(model_name: str, config: Any) -> dict[str, Any]:
+    """MACs per clip at the trained size: FlopCounterMode on fake tensors (no weights, ~0.1 s),
+    the same count as an ablation row's ``counter="flop_counter"``."""
+    shape = zoo.InputSpec(config.in_channels, config.num_frames, config.image_size).shape(1)
+    counted = count_flops(lambda: zoo.get_entry(model_name).build(config), shape)
+    return {
+        "macs": counted.forward_flops // 2,  # 2 FLOPs per multiply-add
+        "macs_counter": "flop_counter",
+        "train_flops": counted.train_flops,
+    }
+
+
 @contextmanager
 def _progress_bar(show: bool) -> Iterator[Progress]:
     """A rich progress bar on stderr, or one that shows nothing."""
@@ -175,6 +187,8 @@ def _record(
             statistics.fmean(state.pair_accuracy.values()) if state.pair_accuracy else None
         ),
         "params": parameter_count(session.net),
+        **_macs(session.model_name, session.config),
+        "flip": bundle.flip_allowed,  # random left-right flips of training clips
         "train_clips": len(bundle.train),
         "val_clips": len(bundle.val),
         "steps_per_epoch": session.steps_per_epoch,

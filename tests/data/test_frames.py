@@ -38,7 +38,14 @@ def test_bundle_of_frame_folders(root: Path) -> None:
     bundle = build(root)
     assert (len(bundle.train), len(bundle.val)) == (2, 1)
     assert bundle.num_classes == 3 and bundle.class_names == ["0", "1", "2"]
-    assert bundle.reversed_pairs == [] and bundle.flip_allowed
+    assert bundle.reversed_pairs == []
+
+
+def test_flip_is_off_unless_asked_for(root: Path) -> None:
+    """A list file cannot say whether its classes survive a mirror, so flipping is opt-in."""
+    default, flipped = build(root), build(root, ",flip=1")
+    assert not default.flip_allowed and not default.train.options.flip_allowed
+    assert flipped.flip_allowed and flipped.train.options.flip_allowed
     assert not build(root, ",flip=0").flip_allowed
 
 
@@ -76,8 +83,9 @@ def test_classes_file_names_classes_and_bounds_labels(root: Path) -> None:
     bundle = build(root)
     assert bundle.num_classes == 4 and bundle.class_names == ["push", "pull", "lift", "turn"]
     (root / "classes.txt").write_text("push\npull\n")
-    with pytest.raises(DataError, match=r"train.txt:4: label 2 out of range"):
+    with pytest.raises(DataError) as caught:
         build(root)
+    assert str(caught.value).startswith(f"{root / 'train.txt'}:4: label 2 out of range")
 
 
 @pytest.mark.parametrize(
@@ -90,11 +98,11 @@ def test_classes_file_names_classes_and_bounds_labels(root: Path) -> None:
         ("clips/a 1 12 -1", "train.txt:2: label -1 must not be negative"),
     ],
 )
-def test_bad_lines_name_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+def test_bad_lines_name_file_path_and_line(tmp_path: Path, line: str, message: str) -> None:
     root = make_root(tmp_path, f"clips/a 1 12 0\n{line}\n")
     with pytest.raises(DataError) as caught:
         build(root)
-    assert str(caught.value) == message
+    assert str(caught.value) == f"{root}/{message}"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,8 +18,8 @@ NUM_FRAMES, SIZE = 4, 16
 LABELS = {"Moving something from left to right": "0", "Pushing something": "1"}
 
 
-def build(root: Path, **kwargs: bool) -> DataBundle:
-    return build_datasets(parse_data_spec(f"videos:{root}"), NUM_FRAMES, SIZE, **kwargs)
+def build(root: Path, options: str = "", **kwargs: bool) -> DataBundle:
+    return build_datasets(parse_data_spec(f"videos:{root}{options}"), NUM_FRAMES, SIZE, **kwargs)
 
 
 @pytest.fixture
@@ -62,13 +63,14 @@ def test_csv_without_classes_file(csv_root: Path) -> None:
 
 def test_csv_errors(csv_root: Path) -> None:
     (csv_root / "train.csv").write_text("clips/one.mp4,1\nclips/two.mp4\n")
-    with pytest.raises(DataError, match=r"^train.csv:2: expected 2 fields \(path,label\), got 1$"):
+    listed = re.escape(str(csv_root / "train.csv"))
+    with pytest.raises(DataError, match=rf"^{listed}:2: expected 2 fields \(path,label\), got 1$"):
         build(csv_root)
     (csv_root / "train.csv").write_text("clips/one.mp4,swim\n")
-    with pytest.raises(DataError, match=r"^train.csv:1: unknown class 'swim'"):
+    with pytest.raises(DataError, match=rf"^{listed}:1: unknown class 'swim'"):
         build(csv_root)
     (csv_root / "train.csv").write_text("clips/gone.mp4,1\n")
-    with pytest.raises(DataError, match=r"^train.csv:1: not found: .*clips/gone.mp4$"):
+    with pytest.raises(DataError, match=rf"^{listed}:1: not found: .*clips/gone.mp4$"):
         build(csv_root)
 
 
@@ -101,15 +103,23 @@ def test_something_something_json(json_root: Path) -> None:
     assert bundle.val[0][1] == 1
 
 
+def test_something_something_is_never_flipped_by_default(json_root: Path) -> None:
+    """Mirrored, "moving something from left to right" is the other class: no silent flip."""
+    assert not build(json_root).flip_allowed
+    assert not build(json_root).train.options.flip_allowed
+    assert build(json_root, ",flip=1").flip_allowed  # still the user's explicit choice
+
+
 def test_json_errors(json_root: Path) -> None:
+    listed = re.escape(str(json_root / "validation.json"))
     (json_root / "validation.json").write_text('[{"id": "101", "template": "Juggling"}]')
-    with pytest.raises(DataError, match=r"^validation.json\[0\]: template 'Juggling' is not in"):
+    with pytest.raises(DataError, match=rf"^{listed}\[0\]: template 'Juggling' is not in"):
         build(json_root)
     (json_root / "validation.json").write_text('[{"id": "101",\n "template": }]')
-    with pytest.raises(DataError, match=r"^validation.json:2: invalid JSON"):
+    with pytest.raises(DataError, match=rf"^{listed}:2: invalid JSON"):
         build(json_root)
     (json_root / "validation.json").write_text('[{"id": "999", "template": "Pushing something"}]')
-    with pytest.raises(DataError, match=r"^validation.json\[0\]: not found: .*videos/999.webm$"):
+    with pytest.raises(DataError, match=rf"^{listed}\[0\]: not found: .*videos/999.webm$"):
         build(json_root)
 
 

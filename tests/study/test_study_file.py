@@ -49,6 +49,11 @@ def test_paper_claims_grid() -> None:
         ("[measure]\nmemory_budget = 'lots'\n[[grid]]\nmodel = 'tsn'", "measure.memory_budget"),
         ("[measure]\ncolour = 1\n[[grid]]\nmodel = 'tsn'", "measure.colour: unknown key"),
         ("[extras]\n[[grid]]\nmodel = 'tsn'", "unknown table [extras]"),
+        ("[defaults]\nnum_frame = 16\n[[grid]]\nmodel = ['tsn', 'blvnet_tam']",
+         "defaults.num_frame: no model in the grid has this field"),
+        ("[defaults]\nbeta = 2\n[[grid]]\nmodel = 'tsn'",
+         "defaults.beta: no model in the grid has this field; models: tsn"),
+        ("[study]\nnmae = 'x'\n[[grid]]\nmodel = 'tsn'", "study.nmae: unknown key"),
     ],
 )
 def test_malformed_study_names_file_key_and_problem(tmp_path, text: str, message: str) -> None:
@@ -80,6 +85,22 @@ num_frames = 8
     assert len(study.points) == 4  # the second block repeats a point of the first
     tsn = [p for p in study.points if p.model == "tsn"]
     assert all("alpha" not in p.overrides and p.overrides["num_classes"] == 10 for p in tsn)
+    blv = [p for p in study.points if p.model == "blvnet_tam"]
+    assert all(p.overrides["alpha"] == 2 for p in blv)
+
+
+def test_a_default_that_only_a_speed_point_has_is_kept(tmp_path) -> None:
+    study = load_study(write(tmp_path, """
+[defaults]
+beta = 2
+[[grid]]
+model = "tsn"
+[speed]
+[[speed.grid]]
+model = "blvnet_tam"
+"""))
+    assert "beta" not in study.points[0].overrides
+    assert study.speed is not None and study.speed.points[0].overrides["beta"] == 2
 
 
 def test_toml_round_trip() -> None:

@@ -52,7 +52,7 @@ def frame_root(tmp_path: Path, train_line: str, classes: int | None = None) -> P
     [
         ("unknown", "unknown kind 'mp4'"),
         ("missing", "does not exist"),
-        ("fields", "train.txt:1: expected 4 fields"),
+        ("fields", "/frames/train.txt:1: expected 4 fields"),  # the file's path, not its name
         ("label", "label 5"),
     ],
 )
@@ -74,6 +74,7 @@ def test_bad_data_is_one_line_and_exit_2(command, case, message, tmp_path, capsy
     assert result.code == 2, result.err
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.err
+    assert "train.train" not in lines[0] and "train.data spec" not in lines[0]
 
 
 @pytest.mark.parametrize(
@@ -84,6 +85,9 @@ def test_bad_data_is_one_line_and_exit_2(command, case, message, tmp_path, capsy
         ("[[grid]]\nmodel = 'tsn'\nlayers = [3]", "tsn has no field 'layers'"),
         ("[[grid]]\nmodel = 'tsn'\n[train]\nepoch = 3", "train.epoch: unknown key"),
         ("[[grid]]\nmodel = 'tsn'\n[train]\nepochs = 'three'", "epochs='three' must be int"),
+        ("[defaults]\nnum_frame = 16\n[[grid]]\nmodel = 'tsn'\n[train]\nepochs = 1",
+         "defaults.num_frame: no model in the grid has this field"),
+        ("[study]\ntitle = 'x'\n[[grid]]\nmodel = 'tsn'", "study.title: unknown key"),
     ],
 )
 def test_bad_study_is_one_line_and_exit_2(text, message, tmp_path, capsys, monkeypatch) -> None:

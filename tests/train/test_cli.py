@@ -46,6 +46,7 @@ def test_json_prints_one_document_and_the_store_gets_a_row(
     assert row["config"]["base_width"] == 8 and row["family"] == "tsn"
     assert row["settings"]["data"] == "synthetic:classes=4,samples=16"
     assert row["result"]["params"] == record["params"]
+    assert row["result"]["macs"] == record["macs"] > 0  # efficiency next to accuracy
     assert row["result"]["train"]["top1"] == record["top1"]
     assert row["env"]["device"] == "cpu" and row["env"]["precision"] == "fp32"
 

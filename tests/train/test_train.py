@@ -13,6 +13,7 @@ import blvprof.train.loop as loop
 import blvprof.train.run as run
 import model as zoo
 from blvprof.errors import UserError
+from blvprof.measure.flops import count_macs
 from blvprof.train import TrainingDiverged, train_model
 from blvprof.train.checkpoint import CHECKPOINT_FILE
 from model.checkpoints import read_state_dict
@@ -41,6 +42,9 @@ def test_a_short_run_returns_a_complete_record(tmp_path: Path) -> None:
     assert record["params"] == sum(
         p.numel() for p in zoo.create_model("tsn", **tiny("tsn"), num_classes=4).parameters()
     )
+    trained = zoo.create_model("tsn", **tiny("tsn"), num_classes=4, image_size=32)
+    assert record["macs"] == count_macs(trained, (1, 3, 4, 32, 32)).macs  # fvcore agrees
+    assert record["train_flops"] > 2 * record["macs"] and not record["flip"]
     assert (record["precision"], record["device"], record["stopped"]) == ("fp32", "cpu", None)
     assert record["config"]["image_size"] == 32 and record["config"]["num_classes"] == 4
     assert "fc.weight" in read_state_dict(tmp_path / CHECKPOINT_FILE)
