@@ -24,7 +24,8 @@ def test_committed_studies_load(path: Path) -> None:
 
 def test_paper_claims_grid() -> None:
     study = load_study(STUDIES / "paper_claims.toml")
-    assert len(study.points) == 52
+    assert len(study.points) == 56  # 52 paper rows + bLVNet-TAM-50 in reference mode at 4 lengths
+    assert sum(p.overrides.get("reference", False) for p in study.points) == 4
     assert study.measure.memory_budget == 12 * 2**30
     blv = [p for p in study.points if p.model == "blvnet_tam"]
     assert sorted({p.overrides["num_frames"] for p in blv}) == [16, 32, 48, 64]
@@ -118,7 +119,7 @@ def test_plan_keys_are_stable_and_unique() -> None:
     study = load_study(STUDIES / "paper_claims.toml")
     first, again = plan(study), plan(study)
     assert [t.key for t in first] == [t.key for t in again]
-    assert len({t.key for t in first}) == len(first) == 55  # 52 grid points + 3 timed
+    assert len({t.key for t in first}) == len(first) == 59  # 56 grid points + 3 timed
     quick = plan(study, quick=True)
     timed = [t for t in quick if "speed" in t.request["metrics"]]
     assert {t.overrides["image_size"] for t in timed} == {112}
