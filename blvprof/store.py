@@ -115,13 +115,14 @@ class Store:
         with self._transaction() as db:
             db.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", row)
 
-    def finished_keys(self, study: str) -> set[str]:
+    def finished_keys(self, study: str, device: str | None = None) -> set[str]:
+        """Keys of the study's finished runs; with ``device``, only those that ran on it."""
         placeholders = ", ".join("?" for _ in FINISHED)
-        cursor = self._db.execute(
-            f"SELECT key FROM runs WHERE study = ? AND status IN ({placeholders})",
-            (study, *FINISHED),
-        )
-        return {key for (key,) in cursor}
+        query = f"SELECT key FROM runs WHERE study = ? AND status IN ({placeholders})"
+        params: tuple[str, ...] = (study, *FINISHED)
+        if device is not None:
+            query, params = query + " AND json_extract(env, '$.device') = ?", (*params, device)
+        return {key for (key,) in self._db.execute(query, params)}
 
     def runs(self, study: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         """Rows as dicts with JSON columns decoded, oldest first."""

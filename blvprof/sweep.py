@@ -38,6 +38,7 @@ class Task:
     train: dict[str, Any] | None = None  # TrainSpec fields
     threads: int | None = None  # torch threads in the worker
     varied: tuple[str, ...] = ()  # training settings that differ between the study's recipes
+    legacy_key: str | None = None  # a CPU run's key from before devices were resolved ('auto')
 
     @property
     def label(self) -> str:
@@ -69,23 +70,66 @@ class Summary:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a study's runs execute, decided on the driver before anything is planned."""
+
+    device: str  # 'cpu' or 'cuda' (never 'auto')
+    gpu: str | None = None  # the GPU's name: runs on different GPUs never share a key
+
+
+def resolve_target(device: str, executor: str = "local", address: str | None = None) -> Target:
+    """Resolve and check ``device`` on the driver, so a bad one is one error and no runs.
+
+    Local runs and a local Ray run on this machine: 'auto' resolves here and CUDA runs are keyed
+    by this machine's GPU. A remote Ray cluster (``address``) is out of the driver's sight: it
+    needs an explicit cpu or cuda, and its CUDA runs are keyed without a GPU name (use one store
+    per GPU type there).
+    """
+    if executor not in EXECUTORS:
+        raise UserError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if executor == "ray" and address is not None:
+        if device not in ("cpu", "cuda"):
+            raise UserError(f"--executor ray --address needs --device cpu or cuda, not "
+                            f"{device!r}: this machine cannot see the cluster's devices")
+        return Target(device)
+    import torch
+
+    from blvprof.profile import resolve_device
+
+    resolved = resolve_device(device)
+    return Target(resolved, torch.cuda.get_device_name() if resolved == "cuda" else None)
+
+
 def _task(study_name: str, kind: str, point: Point, request: dict[str, Any],
-          train: dict[str, Any] | None) -> Task:
-    key = digest({"kind": kind, "model": point.model, "overrides": point.overrides,
-                  "request": request, "train": train})
-    return Task(study_name, key, kind, point.model, point.overrides, request, train)
+          train: dict[str, Any] | None, gpu: str | None = None) -> Task:
+    what = {"kind": kind, "model": point.model, "overrides": point.overrides,
+            "request": request, "train": train}
+    key = digest({**what, "gpu": gpu} if gpu else what)  # a CPU key is what it always was
+    legacy = None
+    if request["device"] == "cpu":
+        legacy = digest({**what, "request": {**request, "device": "auto"}})
+    return Task(study_name, key, kind, point.model, point.overrides, request, train,
+                legacy_key=legacy)
 
 
-def plan(study: Study, quick: bool = False, store_name: str | None = None) -> list[Task]:
-    """Every run of ``study``; ``quick`` times speed points at the study's reduced size."""
+def plan(study: Study, quick: bool = False, store_name: str | None = None,
+         target: Target | None = None) -> list[Task]:
+    """Every run of ``study``; ``quick`` times speed points at the study's reduced size.
+
+    ``target`` (from :func:`resolve_target`) replaces the study's device in every run and its
+    key; without it the study's device is planned as written.
+    """
     name = store_name or study.name
     m = study.measure
-    request = {"metrics": list(m.metrics), "batch": m.batch, "device": m.device,
+    gpu = target.gpu if target else None
+    request = {"metrics": list(m.metrics), "batch": m.batch,
+               "device": target.device if target else m.device,
                "budget_bytes": m.memory_budget, "precision": m.precision, "warmup": m.warmup,
                "steps": m.steps, "counter": m.counter}
     recipes = study.recipes or [None]
     varied = tuple(k for k, v in (study.train or {}).items() if isinstance(v, list))
-    tasks = [dataclasses.replace(_task(name, study.kind, p, request, recipe), varied=varied)
+    tasks = [dataclasses.replace(_task(name, study.kind, p, request, recipe, gpu), varied=varied)
              for p in study.points for recipe in recipes]
     if study.speed is not None:
         s = study.speed
@@ -95,7 +139,7 @@ def plan(study: Study, quick: bool = False, store_name: str | None = None) -> li
         size = s.quick_size if quick else s.size
         for point in s.points:
             sized = Point(point.model, {**point.overrides, "image_size": size})
-            tasks.append(_task(name, "profile", sized, timed, None))
+            tasks.append(_task(name, "profile", sized, timed, None, gpu))
     return tasks
 
 
@@ -170,8 +214,11 @@ def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers:
     if executor not in EXECUTORS:
         raise UserError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     start = time.perf_counter()
-    finished = set().union(*(store.finished_keys(s) for s in {t.study for t in tasks}))
-    todo = [t for t in tasks if t.key not in finished]
+    studies = {t.study for t in tasks}
+    finished = set().union(*(store.finished_keys(s) for s in studies))
+    # rows stored before devices were resolved are keyed 'auto': reusable where they ran on CPU
+    on_cpu = set().union(*(store.finished_keys(s, device="cpu") for s in studies))
+    todo = [t for t in tasks if t.key not in finished and t.legacy_key not in on_cpu]
     if executor == "local":
         outcomes = _local_outcomes(todo, workers)
     else:
@@ -256,6 +303,8 @@ def run_ray(tasks: list[Task], address: str | None, cpus: float, gpus: float
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    if not gpus and any(t.request["device"] == "cuda" for t in tasks):
+        gpus = 1.0  # Ray hides every GPU from a task that asks for none
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(execute)
     threads = max(1, int(cpus))
     refs = {remote.remote(dataclasses.replace(t, threads=threads)): t for t in tasks}

@@ -1,5 +1,6 @@
 """The SQLite results store: rows, resume keys, replacement of failed runs, pandas, export."""
 
+import dataclasses
 import json
 import sqlite3
 
@@ -65,8 +66,28 @@ def test_export_formats(fmt, tmp_path, capsys, monkeypatch) -> None:
     else:
         frame = pd.read_parquet(out)
     assert len(frame) == 1
-    if fmt != "json":
-        assert frame.loc[0, "result.memory.max_batch"] == 3
+    assert frame.loc[0, "result.memory.max_batch"] == 3  # one flat table in every format
+
+
+def test_export_json_is_flat_records_with_every_column(tmp_path, capsys, monkeypatch) -> None:
+    db = tmp_path / "r.db"
+    with Store(db) as store:
+        store.add(a_run("a", extra={"x": 1}))
+        store.add(a_run("b", status="error"))
+    result = run_cli(["export", "--db", str(db), "--format", "json"], capsys, monkeypatch)
+    assert result.code == 0, result.err
+    ok, failed = json.loads(result.out)
+    assert ok["result.memory.max_batch"] == 3 and ok["result.extra.x"] == 1
+    assert not any(isinstance(v, dict) for v in ok.values())
+    assert set(failed) == set(ok) and failed["result.macs"] is None and failed["error"] == "boom"
+
+
+def test_finished_keys_on_one_device(tmp_path) -> None:
+    with Store(tmp_path / "r.db") as store:
+        store.add(a_run("cpu"))
+        store.add(dataclasses.replace(a_run("gpu"), env={"device": "cuda"}))
+        assert store.finished_keys("s") == {"cpu", "gpu"}
+        assert store.finished_keys("s", device="cpu") == {"cpu"}
 
 
 def test_export_errors(tmp_path, capsys, monkeypatch) -> None:

@@ -3,7 +3,7 @@
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -32,11 +32,11 @@ def export(
         raise UserError(f"results store {db} does not exist")
     with Store(db) as store:
         runs = store.runs(study=study)
+    rows = flatten(runs)
     if fmt == "json":
-        text = json.dumps(runs, indent=1, default=str)
-        _emit(text, out)
+        _emit(json.dumps(_records(rows), indent=1, default=str) + "\n", out)
         return
-    frame = pd.DataFrame(flatten(runs))
+    frame = pd.DataFrame(rows)
     if fmt == "csv":
         _emit(frame.to_csv(index=False), out)
         return
@@ -46,6 +46,12 @@ def export(
         frame.to_parquet(out, index=False)
     except ImportError:
         raise UserError('parquet export needs pyarrow: pip install "blvprof[parquet]"') from None
+
+
+def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The flat table as JSON records: every row has every column (null where absent)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return [{column: row.get(column) for column in columns} for row in rows]
 
 
 def _emit(text: str, out: Path | None) -> None:

@@ -9,6 +9,7 @@ import typer
 import model as zoo
 from blvprof.errors import UserError
 from blvprof.measure.units import parse_bytes
+from blvprof.profile import METRICS
 
 Depth = Annotated[int | None, typer.Option("--depth", help="ResNet depth (50, 101, 152).")]
 Frames = Annotated[int | None, typer.Option("--frames", help="Input frames (bLVNet 8×2 = 16).")]
@@ -19,6 +20,15 @@ Classes = Annotated[int | None, typer.Option("--classes", help="Number of classe
 Size = Annotated[int | None, typer.Option("--size", help="Input side in pixels (default 224).")]
 Batch = Annotated[int, typer.Option("--batch", help="Clips per step for memory and speed.")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+StudyDevice = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="auto, cpu or cuda (default: the study file's measure.device). Resolved and checked "
+        "here before any run; CUDA runs are keyed by the GPU's name. With --executor ray "
+        "--address, give cpu or cuda: this machine cannot see the cluster's devices.",
+    ),
+]
 Metrics = Annotated[
     str | None,
     typer.Option(
@@ -71,7 +81,10 @@ def parse_metrics(text: str | None, device: str) -> tuple[str, ...]:
     if text is None:
         base = ("flops", "params", "memory")
         return (*base, "speed") if device == "cuda" else base
-    return tuple(m.strip() for m in text.split(",") if m.strip())
+    metrics = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not metrics:
+        raise UserError(f"--metrics {text!r} names no metric; choose from {', '.join(METRICS)}")
+    return metrics
 
 
 def parse_value(model_name: str, field_name: str, text: str) -> Any:

@@ -72,6 +72,7 @@ def _request(
     device: str,
     budget: str,
     precision: str,
+    *,
     channels_last: bool,
     compile_: bool,
     cudnn_benchmark: bool,
@@ -147,13 +148,13 @@ def profile_command(
         device,
         memory_budget,
         precision,
-        channels_last,
-        compile_,
-        cudnn_benchmark,
-        warmup,
-        steps,
-        by_module,
-        seed,
+        channels_last=channels_last,
+        compile_=compile_,
+        cudnn_benchmark=cudnn_benchmark,
+        warmup=warmup,
+        steps=steps,
+        by_module=by_module,
+        seed=seed,
     )
     with _open_store(db) as store:
         started, clock = now(), time.perf_counter()
@@ -210,6 +211,17 @@ def _print_profile(record: dict[str, Any]) -> None:
     env = record["env"]
     table.add_row("device", f"{env['device']}: {env['device_name']}")
     console.print(table)
+    if record.get("macs_by_module"):
+        console.print(_by_module_table(record["macs_by_module"], record["macs"]))
+
+
+def _by_module_table(by_module: dict[str, int], total_macs: int) -> Table:
+    """Conv/linear/matmul MACs per module (fvcore), as GMACs and a share of the whole clip."""
+    table = Table("module", "GMACs / clip", "share", title="MACs by module (conv+linear)")
+    for name, macs in by_module.items():
+        share = f"{macs / total_macs:.1%}" if total_macs else "-"
+        table.add_row(name, f"{macs / 1e9:.3f}", share)
+    return table
 
 
 def compare_command(
@@ -226,8 +238,12 @@ def compare_command(
     csv_out: Annotated[bool, typer.Option("--csv", help="Print the table as CSV.")] = False,
     sets: Sets = None,
     precision: Precision = "fp32",
+    channels_last: ChannelsLast = False,
+    compile_: Compile = False,
+    cudnn_benchmark: CudnnBenchmark = False,
     warmup: Warmup = None,
     steps: Steps = None,
+    seed: Seed = 0,
     db: Db = DEFAULT_DB,
 ) -> None:
     """Profile a grid of models × frames × depths and print one table with ratios."""
@@ -243,13 +259,13 @@ def compare_command(
             device,
             memory_budget,
             precision,
-            False,
-            False,
-            False,
-            warmup,
-            steps,
-            0,
-            0,
+            channels_last=channels_last,
+            compile_=compile_,
+            cudnn_benchmark=cudnn_benchmark,
+            warmup=warmup,
+            steps=steps,
+            by_module=0,
+            seed=seed,
         )
         for m, f, d in grid
     ]

@@ -11,11 +11,18 @@ from typing import Annotated, Any
 
 import typer
 
-from blvprof.cli.options import DEFAULT_DB, Db, Device, Sets, parse_csv_ints
+from blvprof.cli.options import DEFAULT_DB, Db, Sets, StudyDevice, parse_csv_ints
 from blvprof.errors import UserError
 from blvprof.store import Store, digest
 from blvprof.study import Study, load_study, study_from_dict, study_to_toml
-from blvprof.sweep import EXECUTORS, Summary, plan, progress_printer, run_tasks
+from blvprof.sweep import (
+    EXECUTORS,
+    Summary,
+    plan,
+    progress_printer,
+    resolve_target,
+    run_tasks,
+)
 
 PAPER_STUDY = "paper_claims.toml"
 Executor = Annotated[str, typer.Option("--executor", help="local or ray.")]
@@ -38,18 +45,13 @@ def find_paper_study() -> Path:
     raise UserError(f"cannot find studies/{PAPER_STUDY}; pass --study PATH")
 
 
-def _with_device(study: Study, device: str) -> Study:
-    from dataclasses import replace
-
-    return replace(study, measure=replace(study.measure, device=device))
-
-
 def _run(study: Study, db: Path, executor: str, workers: int | None, address: str | None,
-         quick: bool = False, store_name: str | None = None) -> Summary:
-    tasks = plan(study, quick=quick, store_name=store_name)
+         device: str | None, quick: bool = False, store_name: str | None = None) -> Summary:
     workers = workers or study.resources.workers
     if workers < 1:
         raise UserError(f"--workers {workers} must be positive")
+    target = resolve_target(device or study.measure.device, executor, address)
+    tasks = plan(study, quick=quick, store_name=store_name, target=target)
     with Store(db) as store:
         done = len(store.finished_keys(store_name or study.name))
         print(f"{study.name}: {len(tasks)} runs ({done} already in {db})", file=sys.stderr)
@@ -62,7 +64,7 @@ def _run(study: Study, db: Path, executor: str, workers: int | None, address: st
 
 def reproduce(
     quick: Annotated[bool, typer.Option("--quick", help="Minutes on a CPU.")] = False,
-    device: Device = "auto",
+    device: StudyDevice = None,
     db: Db = DEFAULT_DB,
     out: Out = Path("reports"),
     study_path: Annotated[Path | None, typer.Option("--study", help="Study file.")] = None,
@@ -73,9 +75,9 @@ def reproduce(
     """Run the paper-claims study and write paper-claims.md with its charts."""
     from blvprof.report.claims import render_paper_claims
 
-    study = _with_device(load_study(study_path or find_paper_study()), device)
+    study = load_study(study_path or find_paper_study())
     name = f"{study.name}-quick" if quick else study.name
-    _run(study, db, executor, workers, address, quick=quick, store_name=name)
+    _run(study, db, executor, workers, address, device, quick=quick, store_name=name)
     with Store(db) as store:
         runs = store.runs(study=name)
     command = "blvprof " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "blvprof reproduce"
@@ -100,7 +102,7 @@ def ablate(
         str, typer.Option("--seeds", help="Training seeds, comma list: one run per seed.")
     ] = "0",
     name: Annotated[str | None, typer.Option("--name", help="Study name.")] = None,
-    device: Device = "auto",
+    device: StudyDevice = None,
     db: Db = DEFAULT_DB,
     executor: Executor = "local",
     address: Address = None,
@@ -122,7 +124,7 @@ def ablate(
         spec_path.write_text(study_to_toml(data_dict))
         print(f"study written to {spec_path} (rerun with: blvprof ablate {spec_path})",
               file=sys.stderr)
-    summary = _run(_with_device(study, device), db, executor, workers, address)
+    summary = _run(study, db, executor, workers, address, device)
     print(f"{study.name}: {summary.ok + summary.skipped} of {summary.planned} runs in {db}; "
           f"report: blvprof report --db {db} --study {study.name}")
     if summary.failed:

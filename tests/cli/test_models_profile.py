@@ -50,6 +50,27 @@ def test_profile_table_output(capsys, monkeypatch, tmp_path) -> None:
     result = run(["profile", "tsn", *TINY, "--metrics", "flops,params", "--db",
                   str(tmp_path / "r.db")], capsys, monkeypatch)
     assert result.code == 0 and "GMACs / clip" in result.out
+    assert "MACs by module" not in result.out
+
+
+def test_profile_table_shows_macs_by_module(capsys, monkeypatch, tmp_path) -> None:
+    result = run(["profile", "tsn", *TINY, "--metrics", "flops", "--by-module", "1", "--db",
+                  str(tmp_path / "r.db")], capsys, monkeypatch)
+    assert result.code == 0, result.err
+    assert "MACs by module" in result.out and "(model)" in result.out
+    assert "100.0%" in result.out  # the whole model's row is the whole clip
+
+
+def test_compare_takes_the_speed_flags_of_profile(capsys, monkeypatch, tmp_path) -> None:
+    result = run(["compare", "tsn", *TINY, "--metrics", "params",
+                  "--channels-last", "--compile", "--cudnn-benchmark", "--seed", "7",
+                  "--precision", "bf16", "--json", "--db", str(tmp_path / "r.db")],
+                 capsys, monkeypatch)
+    assert result.code == 0, result.err
+    (record,) = json.loads(result.out)["records"]
+    env = record["env"]
+    assert (env["channels_last"], env["compiled"], env["cudnn_benchmark"]) == (True, True, True)
+    assert (env["seed"], env["precision"]) == (7, "bf16")
 
 
 @pytest.mark.parametrize(
@@ -67,6 +88,8 @@ def test_profile_table_output(capsys, monkeypatch, tmp_path) -> None:
         (["profile", "tsn", "--set", "dropout=lots"], "--set dropout=lots: expected float"),
         (["profile", "tsn", "--set", "nonsense"], "--set expects FIELD=VALUE"),
         (["profile", "tsn", "--metrics", "flops,watts"], "unknown metric 'watts'"),
+        (["profile", "tsn", "--metrics", ""], "--metrics '' names no metric"),
+        (["compare", "tsn", "--metrics", " , "], "names no metric"),
         (["profile", "tsn", "--memory-budget", "lots"], "--memory-budget"),
         (["profile", "tsn", "--precision", "fp8"], "--precision"),
         (["profile", "tsn", "--bogus"], "No such option"),

@@ -3,6 +3,8 @@
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from blvprof.store import Store
 from blvprof.sweep import Task, _local_outcomes
 from tests.cli.run import run
@@ -88,6 +90,37 @@ def test_ablate_bad_input(tmp_path, capsys, monkeypatch) -> None:
         result = run([*args, "--db", str(tmp_path / "r.db")], capsys, monkeypatch)
         assert result.code == 2 and message in result.err, (args, result.err)
         assert len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("verb", ["reproduce", "ablate"])
+def test_cuda_without_gpu_is_refused_before_any_run(verb, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    study, db = tmp_path / "claims.toml", tmp_path / "r.db"
+    study.write_text(SMALL_CLAIMS)
+    target = ["reproduce", "--study", str(study), "--out", str(tmp_path)] \
+        if verb == "reproduce" else ["ablate", str(study)]
+    result = run([*target, "--device", "cuda", "--db", str(db)], capsys, monkeypatch)
+    assert result.code == 2, result.err
+    (line,) = result.err.strip().splitlines()
+    assert "no CUDA GPU" in line
+    assert not db.exists() and not (tmp_path / "paper-claims.md").exists()
+
+
+def test_a_study_file_device_is_used_when_no_device_is_given(tmp_path, capsys,
+                                                              monkeypatch) -> None:
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    study = tmp_path / "s.toml"
+    study.write_text("[measure]\ndevice = 'cuda'\n[[grid]]\nmodel = 'tsn'\n")
+    result = run(["ablate", str(study), "--db", str(tmp_path / "r.db")], capsys, monkeypatch)
+    assert result.code == 2 and "no CUDA GPU" in result.err
+
+
+def test_ray_on_a_cluster_with_auto_device_is_refused(tmp_path, capsys, monkeypatch) -> None:
+    study = tmp_path / "s.toml"
+    study.write_text("[[grid]]\nmodel = 'tsn'\n")
+    result = run(["ablate", str(study), "--executor", "ray", "--address", "ray://head:10001",
+                  "--db", str(tmp_path / "r.db")], capsys, monkeypatch)
+    assert result.code == 2 and "--address needs --device cpu or cuda" in result.err
 
 
 def test_timed_runs_go_last_alone_with_every_core(monkeypatch) -> None:

@@ -8,9 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from blvprof.store import Store
+import pytest
+
+from blvprof.errors import UserError
+from blvprof.store import Run, Store, digest
 from blvprof.study import load_study
-from blvprof.sweep import plan, run_tasks
+from blvprof.sweep import Target, plan, resolve_target, run_tasks
 
 TINY_STUDY = """
 [study]
@@ -56,6 +59,51 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch) 
         rows = store.runs(study="tiny")
     assert summary.failed == 4 and len(rows) == 4
     assert all(r["status"] == "error" and "no CUDA GPU" in r["error"] for r in rows)
+
+
+def test_cpu_and_cuda_runs_never_share_a_key(tmp_path) -> None:
+    study = load_study(tiny_study(tmp_path))
+    cpu = plan(study, target=Target("cpu"))
+    h200 = plan(study, target=Target("cuda", "NVIDIA H200"))
+    a100 = plan(study, target=Target("cuda", "NVIDIA A100-SXM4-80GB"))
+    assert [t.request["device"] for t in cpu + h200] == ["cpu"] * 4 + ["cuda"] * 4
+    assert not {t.key for t in cpu} & {t.key for t in h200}
+    assert not {t.key for t in h200} & {t.key for t in a100}
+    # a CPU key is the one an explicit --device cpu always had: such stores stay reusable
+    (first, *_) = cpu
+    assert first.key == digest({"kind": "profile", "model": first.model,
+                                "overrides": first.overrides, "request": first.request,
+                                "train": None})
+
+
+def test_auto_resolves_on_the_driver_to_this_gpu(monkeypatch) -> None:
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.get_device_name", lambda *_: "Fake GPU")
+    assert resolve_target("auto") == Target("cuda", "Fake GPU")
+    assert resolve_target("auto", "ray") == Target("cuda", "Fake GPU")  # a local Ray
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert resolve_target("auto") == Target("cpu")
+    with pytest.raises(UserError, match="no CUDA GPU"):
+        resolve_target("cuda")
+
+
+def test_a_remote_ray_cluster_needs_an_explicit_device() -> None:
+    with pytest.raises(UserError, match="--address needs --device cpu or cuda"):
+        resolve_target("auto", "ray", "ray://head:10001")
+    assert resolve_target("cuda", "ray", "ray://head:10001") == Target("cuda")
+
+
+def test_rows_keyed_auto_are_reused_on_cpu_only(tmp_path) -> None:
+    """A store made before devices were resolved keyed its runs with 'auto'."""
+    study = load_study(tiny_study(tmp_path))
+    tasks = plan(study, target=Target("cpu"))
+    with Store(tmp_path / "r.db") as store:
+        for i, task in enumerate(tasks):
+            store.add(Run(study="tiny", key=task.legacy_key, kind="profile", model=task.model,
+                          family=task.model, config={}, settings={}, result={},
+                          env={"device": "cuda" if i == 0 else "cpu"}, status="ok"))
+        summary = run_tasks(tasks, store)
+    assert (summary.skipped, summary.ok) == (3, 1)  # the GPU row is not reused on CPU
 
 
 def _finished(db: Path) -> int:
