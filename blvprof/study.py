@@ -234,6 +234,8 @@ def _measure(table: Mapping[str, Any], source: str) -> Measure:
     known = tuple(f.name for f in fields(Measure))
     _check_keys(table, known, source, "measure")
     metrics = _typed(table, "metrics", list, source, "measure", list(Measure.metrics))
+    if not metrics:
+        raise StudyError(f"{source}: measure.metrics: empty list; name at least one metric")
     for metric in metrics:
         if metric not in _METRICS:
             raise StudyError(f"{source}: measure.metrics: unknown metric {metric!r}")

@@ -61,11 +61,6 @@ def render_study(runs: list[dict[str, Any]], out_dir: Path, study: str, command:
     return path
 
 
-def is_quick(runs: list[dict[str, Any]]) -> bool:
-    """Whether the runs come from a quick reproduction (their settings say ``quick``)."""
-    return any((r.get("settings") or {}).get("quick") for r in runs)
-
-
 def render_store(rows: list[dict[str, Any]], out_dir: Path, command: str) -> list[Path]:
     """One report per study in ``rows``, the paper-claims report when the paper_claims study is
     there, and ``index.md`` linking them all; returns the markdown files written, index last."""
@@ -79,8 +74,7 @@ def render_store(rows: list[dict[str, Any]], out_dir: Path, command: str) -> lis
     claims = next((s for s in (PAPER_CLAIMS_STUDY, QUICK_CLAIMS_STUDY) if s in by_study), None)
     if claims is not None:  # the full reproduction when the store has it, else the quick one
         runs = by_study[claims]
-        quick = claims == QUICK_CLAIMS_STUDY or is_quick(runs)
-        path = render_paper_claims(runs, out_dir, command, quick)
+        path = render_paper_claims(runs, out_dir, command, claims == QUICK_CLAIMS_STUDY)
         written.insert(0, path)
         entries.insert(
             0,

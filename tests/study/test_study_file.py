@@ -45,6 +45,7 @@ def test_paper_claims_grid() -> None:
         ("grid = []", "[[grid]] must be one or more tables"),
         ("[study]\nname = 3\n[[grid]]\nmodel = 'tsn'", "study.name: expected str, got 3"),
         ("[measure]\nmetrics = ['watts']\n[[grid]]\nmodel = 'tsn'", "unknown metric 'watts'"),
+        ("[measure]\nmetrics = []\n[[grid]]\nmodel = 'tsn'", "measure.metrics: empty list"),
         ("[measure]\nbatch = 0\n[[grid]]\nmodel = 'tsn'", "measure.batch: must be positive"),
         ("[measure]\nbatch = true\n[[grid]]\nmodel = 'tsn'", "measure.batch: expected int"),
         ("[measure]\nmemory_budget = 'lots'\n[[grid]]\nmodel = 'tsn'", "measure.memory_budget"),
