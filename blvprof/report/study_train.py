@@ -29,6 +29,7 @@ MAX_PAIR_COLUMNS = 8
 ORDER_BLIND = ("tsn", "blvnet")
 # A pair no run gets above this is called not learned.
 LEARNED_PAIR = 0.65
+LEARNED_NOTHING = 1.5  # a final top-1 below this many times chance (1 / classes)
 
 
 def _table(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
@@ -134,9 +135,19 @@ def pair_reading(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> 
     def listing(chosen: Sequence[dict[str, Any]]) -> str:
         return ", ".join(f"{name(s)} {percent(s['pair_mean'])}" for s in chosen)
 
-    blind = [s for s in paired if s["family"] in ORDER_BLIND]
-    aware = [s for s in paired if s["family"] not in ORDER_BLIND]
+    untrained = [s for s in paired if _learned_nothing(s)]
+    blind = [s for s in paired if s["family"] in ORDER_BLIND and s not in untrained]
+    aware = [s for s in paired if s["family"] not in ORDER_BLIND and s not in untrained]
     lines = []
+    if untrained:
+        runs = ", ".join(
+            f"{name(s)} {percent(s['top1'])} (chance {percent(1 / s['num_classes'])})"
+            for s in untrained
+        )
+        lines.append(
+            f"Learned nothing (final top-1 below {LEARNED_NOTHING:g}× chance): {runs}. Their "
+            "within-pair figures say nothing about frame order, and they are left out below."
+        )
     if blind:
         lines.append(
             f"Without a temporal module (no information flows between frames, beyond a frame "
@@ -157,6 +168,11 @@ def pair_reading(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> 
                 f"below {percent(LEARNED_PAIR)}): that pair is not learned with this budget."
             )
     return lines
+
+
+def _learned_nothing(summary: dict[str, Any]) -> bool:
+    top1, classes = summary.get("top1"), summary.get("num_classes")
+    return top1 is not None and bool(classes) and top1 < LEARNED_NOTHING / classes
 
 
 def accuracy_charts(

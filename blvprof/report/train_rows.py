@@ -38,6 +38,7 @@ def train_summary(run: dict[str, Any]) -> dict[str, Any]:
             **{f"train.{k}": train.get(k) for k in TRAIN_FIELDS},
         },
         "gmacs": result["macs"] / 1e9 if "macs" in result else None,
+        "num_classes": config.get("num_classes"),
         "top1": train.get("top1"),
         "top5": train.get("top5"),
         "best_top1": train.get("best_top1"),

@@ -143,3 +143,20 @@ def test_alpha_beta_heatmap_averages_seeds(tmp_path: Path, monkeypatch) -> None:
     study_accuracy.alpha_beta_chart(summaries, fields, tmp_path, "ab")
     assert seen["cells"] == pytest.approx({(1, 2): 0.4, (2, 2): 0.6})
     assert "mean of 2 seeds" in seen["title"]
+
+
+def test_runs_that_learned_nothing_are_named_and_left_out_of_the_comparison() -> None:
+    from blvprof.report.study_train import pair_reading
+
+    summaries = [
+        {**_summary("TSN-R26", "tsn", 0.52, {"a|b": 0.55}), "top1": 0.33, "num_classes": 10},
+        {**_summary("bLVNet-26", "blvnet", 0.49, {"a|b": 0.49}), "top1": 0.12, "num_classes": 10},
+        {**_summary("TAM-R26", "tam_resnet", 0.90, {"a|b": 0.9}), "top1": 0.85, "num_classes": 10},
+        {**_summary("bLVNet-TAM-26", "blvnet_tam", 0.54, {"a|b": 0.54}), "top1": 0.138,
+         "num_classes": 10},
+    ]
+    lines = pair_reading(summaries, [])
+    assert lines[0].startswith("Learned nothing (final top-1 below 1.5× chance): bLVNet-26")
+    assert "bLVNet-TAM-26" in lines[0] and "(chance 10.0 %)" in lines[0]
+    assert "TSN-R26 52.0 %" in lines[1] and "bLVNet-26" not in lines[1]
+    assert "90.0 % within pairs" in lines[2] and "bLVNet-TAM-26" not in lines[2]
