@@ -51,23 +51,37 @@ def convert_official(
     """Rename official bLVNet-TAM keys (and strip ``module.``) so they match ``model``'s own."""
     renamed: dict[str, torch.Tensor] = {}
     taps: dict[str, dict[int, torch.Tensor]] = {}
+    named: set[str] = set()  # TAMs stored as prev/curr/next
     for key, value in state.items():
         key = key.removeprefix("module.").removeprefix("baseline_model.")
         key = re.sub(r"^new_fc\.", "fc.", key)
         tap = _TAM_TAP.match(key)
         if tap:
             index = _NAMED_TAPS[tap["name"]] if tap["name"] else int(tap["k"])
+            if tap["name"]:
+                named.add(tap["prefix"])
             taps.setdefault(tap["prefix"], {})[index] = value
         else:
             renamed[key] = value
     own_keys = set(model.state_dict())
     for prefix, by_index in taps.items():
+        _check_taps(prefix, by_index, prefix in named)
         weight = torch.stack([by_index[k].reshape(-1) for k in sorted(by_index)], dim=1)  # (C, r)
         key = f"{prefix}.weight"
         if key not in own_keys:  # the official layer4 blocks call their TAM `tam`; ours `temporal`
             key = f"{prefix.removesuffix('tam')}temporal.weight"
         renamed[key] = weight
     return renamed
+
+
+def _check_taps(prefix: str, by_index: Mapping[int, torch.Tensor], named: bool) -> None:
+    """A TAM's taps must be 0..r-1 with none missing: all of prev/curr/next when named so."""
+    expected = range(len(_NAMED_TAPS)) if named else range(max(by_index) + 1)
+    gaps = [k for k in expected if k not in by_index]
+    if gaps:
+        names = {index: name for name, index in _NAMED_TAPS.items()}
+        keys = [f"{prefix}.{names[k] if named else f'blending_layers.{k}'}.weight" for k in gaps]
+        raise CheckpointError(f"TAM {prefix} lacks tap(s): {', '.join(keys)}")
 
 
 def fit_report(state: Mapping[str, torch.Tensor], model: nn.Module) -> str | None:

@@ -5,6 +5,7 @@ import torch
 
 from model import create_model
 from model.checkpoints import CheckpointError, save_checkpoint
+from tests.model.official_fixture import fill_state, load_fixture
 
 SMALL = dict(depth=26, beta=2, base_width=8, num_frames=4, num_classes=5, image_size=64)
 
@@ -56,3 +57,17 @@ def test_pickled_objects_are_refused(tmp_path) -> None:
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="does not exist"):
         create_model("blvnet_tam", checkpoint=str(tmp_path / "nope.pt"), **SMALL)
+
+
+@pytest.mark.parametrize(
+    ("case_index", "dropped"), [(0, "layer1.tam.next"), (2, "tam.blending_layers.1")]
+)
+def test_official_checkpoint_missing_a_tam_tap_names_it(tmp_path, case_index, dropped) -> None:
+    case = load_fixture()["cases"][case_index]
+    assert case["blending_frames"] >= 3  # the dropped tap lies inside the kernel
+    state = fill_state([(k, s) for k, s in case["keys"] if not k.endswith(f"{dropped}.weight")])
+    path = tmp_path / "official.pth"
+    torch.save({"state_dict": state}, path)
+    config = {k: case[k] for k in ("depth", "alpha", "beta", "blending_frames", "num_frames")}
+    with pytest.raises(CheckpointError, match=f"lacks tap\\(s\\): {dropped}.weight"):
+        create_model("blvnet_tam", checkpoint=str(path), num_classes=case["num_classes"], **config)
