@@ -11,7 +11,10 @@ from blvprof.errors import UserError
 from blvprof.measure.units import parse_bytes
 from blvprof.profile import METRICS
 
-Depth = Annotated[int | None, typer.Option("--depth", help="ResNet depth (26, 50, 101, 152; `blvprof models` lists each family's).")]
+Depth = Annotated[
+    int | None,
+    typer.Option("--depth", help="ResNet depth (26, 50, 101, 152; `blvprof models` has each's)."),
+]
 Frames = Annotated[int | None, typer.Option("--frames", help="Input frames (bLVNet 8×2 = 16).")]
 Alpha = Annotated[int | None, typer.Option("--alpha", help="bLVNet: little branch width divisor.")]
 Beta = Annotated[int | None, typer.Option("--beta", help="bLVNet: little branch depth divisor.")]
