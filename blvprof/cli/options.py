@@ -13,7 +13,7 @@ from blvprof.profile import METRICS
 
 Depth = Annotated[
     int | None,
-    typer.Option("--depth", help="ResNet depth (26, 50, 101, 152; `blvprof models` has each's)."),
+    typer.Option("--depth", help="ResNet depth: 26, 50, 101 or 152 (see `blvprof models`)."),
 ]
 Frames = Annotated[int | None, typer.Option("--frames", help="Input frames (bLVNet 8×2 = 16).")]
 Alpha = Annotated[int | None, typer.Option("--alpha", help="bLVNet: little branch width divisor.")]
