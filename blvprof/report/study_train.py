@@ -84,6 +84,9 @@ def train_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:
     fields = varying_fields(summaries)
     parts = ["## Training results", _setting_line(summaries, fields), _table(summaries, fields)]
     parts += accuracy_charts(summaries, fields, out_dir, study)
+    spread = seed_reading(summaries, fields)
+    if spread:
+        parts.append(f"**Seeds:** {spread}")
     if any(s["pair_mean"] is not None for s in summaries):
         parts += ["### Temporal order: accuracy within reversed pairs", PAIR_EXPECTATION]
         parts += _pair_parts(summaries, fields, out_dir, study)
@@ -168,6 +171,24 @@ def pair_reading(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> 
                 f"below {percent(LEARNED_PAIR)}): that pair is not learned with this budget."
             )
     return lines
+
+
+def seed_reading(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
+    """How far top-1 moves between seeds of one configuration, at the most; '' with one seed."""
+    others = [f for f in fields if f != "train.seed"]
+    groups: dict[str, list[float]] = {}
+    for s in summaries:
+        if s["top1"] is not None:
+            groups.setdefault(f"{s['label']} {describe(s, others)}".strip(), []).append(s["top1"])
+    spreads = {name: (min(top1), max(top1)) for name, top1 in groups.items() if len(top1) > 1}
+    if not spreads:
+        return ""
+    name, (low, high) = max(spreads.items(), key=lambda item: item[1][1] - item[1][0])
+    return (
+        f"top-1 moves by up to {100 * (high - low):.1f} points between seeds of one "
+        f"configuration ({name}: {percent(low)} to {percent(high)}); differences between "
+        "configurations smaller than that are within seed noise at this training budget."
+    )
 
 
 def _learned_nothing(summary: dict[str, Any]) -> bool:

@@ -160,3 +160,18 @@ def test_runs_that_learned_nothing_are_named_and_left_out_of_the_comparison() ->
     assert "bLVNet-TAM-26" in lines[0] and "(chance 10.0 %)" in lines[0]
     assert "TSN-R26 52.0 %" in lines[1] and "bLVNet-26" not in lines[1]
     assert "90.0 % within pairs" in lines[2] and "bLVNet-TAM-26" not in lines[2]
+
+
+def test_seed_reading_names_the_widest_spread_between_seeds() -> None:
+    from blvprof.report.study_train import seed_reading
+
+    def run(alpha: int, seed: int, top1: float) -> dict:
+        fields = {"config.alpha": alpha, "train.seed": seed}
+        return {"label": "bLVNet-TAM-50", "top1": top1, "fields": fields}
+
+    fields = ["config.alpha", "train.seed"]
+    summaries = [run(1, 0, 0.80), run(1, 1, 0.78), run(2, 0, 0.70), run(2, 1, 0.115)]
+    text = seed_reading(summaries, fields)
+    assert text.startswith("top-1 moves by up to 58.5 points between seeds")
+    assert "(bLVNet-TAM-50 α2: 11.5 % to 70.0 %)" in text
+    assert seed_reading(summaries[::2], fields) == ""  # one seed per configuration
