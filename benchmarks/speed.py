@@ -160,7 +160,7 @@ def count_work(models: list[Model], args: argparse.Namespace) -> dict[str, Work]
     shape = (1, 3, args.frames, args.size, args.size)
     counts = {m.label: count_flops(partial(build_model, m, args.frames), shape) for m in models}
     return {
-        label: Work(count.forward_flops // 2, count.train_flops) for label, count in counts.items()
+        label: Work(count.macs, count.train_flops) for label, count in counts.items()
     }
 
 
@@ -204,14 +204,14 @@ def timing_rows(
     rows = []
     for v in variants:
         cells = [v.model.label, v.group, f"{work[v.model.label].macs / 1e9:.2f}"]
+        medians = {}
         for mode in ("infer", "train"):
             seconds = sorted(v.seconds[mode])
-            median = statistics.median(seconds)
+            medians[mode] = median = statistics.median(seconds)
             cells += [f"{median * 1e3:.0f} ({seconds[0] * 1e3:.0f}–{seconds[-1] * 1e3:.0f})"]
             cells += [f"{batch / median:.2f}"]
         peak = gpu_peak_flops(device_name, v.precision)
-        train_s = statistics.median(v.seconds["train"])
-        cells += achieved(work[v.model.label].train_flops, batch, train_s, peak)
+        cells += achieved(work[v.model.label].train_flops, batch, medians["train"], peak)
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 

@@ -134,11 +134,10 @@ def _flops_fields(
         "train_flops": counted.train_flops,
     }
     if request.counter == "flop_counter":
-        macs = counted.forward_flops // 2
         return {
-            "macs": macs,
+            "macs": counted.macs,
             "macs_counter": "flop_counter",
-            "macs_per_frame": macs / shape[2],
+            "macs_per_frame": counted.macs / shape[2],
             "train_flops": counted.train_flops,
             "flop_counter": flop_counter,
         }

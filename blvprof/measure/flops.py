@@ -45,6 +45,11 @@ class FlopCount:
     train_flops: int  # forward + backward
     by_operator: dict[str, int]  # forward FLOPs per aten op
 
+    @property
+    def macs(self) -> int:
+        """Conv/linear/matmul multiply-accumulates of the forward pass (the paper's "FLOPs")."""
+        return self.forward_flops // 2
+
 
 def count_macs(
     model: nn.Module, input_shape: tuple[int, ...], by_module_depth: int = 0

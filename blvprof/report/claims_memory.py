@@ -1,6 +1,5 @@
 """Section c of the paper-claims report: "~2× less memory at equal frames" and Fig. 3b redrawn."""
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from blvprof.report.markdown import (
     times,
 )
 from blvprof.report.paper import FIG3B_BLVNET_TAM_50, FIG3B_TSN_R50, PAPER_SIDE
-from blvprof.report.profiles import ConfigKey, series
+from blvprof.report.profiles import ConfigKey, lookup, series
 from blvprof.report.summary import model_label, ratio
 from blvprof.report.verdicts import memory_verdict
 
@@ -29,10 +28,9 @@ def _ours(
 ) -> dict[int, dict[str, Any]]:
     """Summaries with memory figures of ``family``-50 at 224², by input frames; with
     ``reference``, of its reference mode (the official operator sequence)."""
-    label = model_label(family, DEPTH, {"reference": reference})
     found = {}
     for frames in sorted({k[2] for k in index if k[2] is not None}):
-        summary = index.get((label, DEPTH, frames, PAPER_SIDE), {})
+        summary = lookup(index, family, DEPTH, frames, PAPER_SIDE, {"reference": reference})
         if "max_batch" in summary:
             found[frames] = summary
     return found
@@ -47,39 +45,32 @@ def _how_measured(summaries: list[dict[str, Any]]) -> str:
     return " and ".join(sorted(memory_method_text(m, d) for m, d in methods)) or MISSING
 
 
+def _against_tsn(model: dict[str, Any], tsn: dict[str, Any], metric: str) -> list[str]:
+    """Cells: the model's ``metric`` and its ratio to TSN's (model ÷ TSN for batches, TSN ÷
+    model for memory, so that more than 1× always favours the model)."""
+    ours, theirs = model.get(metric), tsn.get(metric)
+    better = ratio(ours, theirs) if metric == "max_batch" else ratio(theirs, ours)
+    return [number(ours, 0), times(better)]
+
+
 def _table(
     tsn: dict[int, dict[str, Any]],
     ours: dict[int, dict[str, Any]],
     reference: dict[int, dict[str, Any]],
 ) -> str:
     frames = sorted(set(tsn) | set(ours) | set(FIG3B_TSN_R50) | set(FIG3B_BLVNET_TAM_50))
+    models = [ours, reference] if reference else [ours]
     rows = []
     for f in frames:
-        t, b, r = tsn.get(f, {}), ours.get(f, {}), reference.get(f, {})
+        t = tsn.get(f, {})
         paper_t, paper_b = FIG3B_TSN_R50.get(f), FIG3B_BLVNET_TAM_50.get(f)
-        t_mib, b_mib = t.get("train_mib_per_clip"), b.get("train_mib_per_clip")
-        row = [
-            f,
-            t.get("max_batch", MISSING),
-            b.get("max_batch", MISSING),
-            times(ratio(b.get("max_batch"), t.get("max_batch"))),
-        ]
-        if reference:
-            row += [
-                r.get("max_batch", MISSING),
-                times(ratio(r.get("max_batch"), t.get("max_batch"))),
-            ]
-        row += [
-            paper_t or MISSING,
-            paper_b or MISSING,
-            times(ratio(paper_b, paper_t)),
-            number(t_mib, 0),
-            number(b_mib, 0),
-            times(ratio(t_mib, b_mib)),
-        ]
-        if reference:
-            r_mib = r.get("train_mib_per_clip")
-            row += [number(r_mib, 0), times(ratio(t_mib, r_mib))]
+        row = [f, t.get("max_batch", MISSING)]
+        for model in models:
+            row += _against_tsn(model.get(f, {}), t, "max_batch")
+        row += [paper_t or MISSING, paper_b or MISSING, times(ratio(paper_b, paper_t))]
+        row.append(number(t.get("train_mib_per_clip"), 0))
+        for model in models:
+            row += _against_tsn(model.get(f, {}), t, "train_mib_per_clip")
         rows.append(row)
     headers = ["frames", "TSN-R50 max batch (ours)", "bLVNet-TAM-50 max batch (ours)", "ratio"]
     if reference:
@@ -117,11 +108,8 @@ def _chart(
         f"Largest training batch in {budget}: TSN-R50 vs bLVNet-TAM-50 ({PAPER_SIDE}²)\n"
         f"ours {how}; paper: one GPU, model not stated"
     )
-    lines = [
-        replace(line, family=REFERENCE_STYLE) if line.label.endswith("(reference mode)") else line
-        for line in series(measured, "max_batch")
-    ]
-    return charts.max_batch_vs_frames(lines, paper, path, title)
+    styled = [{**s, "family": REFERENCE_STYLE} if s["reference"] else s for s in measured]
+    return charts.max_batch_vs_frames(series(styled, "max_batch"), paper, path, title)
 
 
 def _ratios(tsn: dict[int, dict[str, Any]], ours: dict[int, dict[str, Any]]) -> list[float]:

@@ -106,7 +106,13 @@ def distinct(summaries: Iterable[dict[str, Any]], field: str) -> list[Any]:
 
 
 def lookup(
-    index: dict[ConfigKey, dict[str, Any]], family: str, depth: int, frames: int, side: int | None
+    index: dict[ConfigKey, dict[str, Any]],
+    family: str,
+    depth: int,
+    frames: int,
+    side: int | None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The merged summary of a family's standard model at (depth, frames, side), or {}."""
-    return index.get((model_label(family, depth), depth, frames, side), {})
+    """The merged summary of a family's model at (depth, frames, side), or {}: its standard
+    model, or the variant ``config`` names (e.g. ``{"reference": True}``)."""
+    return index.get((model_label(family, depth, config), depth, frames, side), {})

@@ -137,7 +137,7 @@ def _macs(model_name: str, config: Any) -> dict[str, Any]:
     shape = zoo.InputSpec(config.in_channels, config.num_frames, config.image_size).shape(1)
     counted = count_flops(lambda: zoo.get_entry(model_name).build(config), shape)
     return {
-        "macs": counted.forward_flops // 2,  # 2 FLOPs per multiply-add
+        "macs": counted.macs,
         "macs_counter": "flop_counter",
         "train_flops": counted.train_flops,
     }
