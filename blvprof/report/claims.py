@@ -4,6 +4,7 @@ Reads the profile rows of the "paper_claims" study and writes ``paper-claims.md`
 (``paper-claims-*.png``). Every section gives the numbers, then a one-line verdict in plain words.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from blvprof.report.markdown import (
 from blvprof.report.paper import PAPER_ALPHA, PAPER_BETA, PAPER_CLASSES, PAPER_ROWS, PAPER_SIDE
 from blvprof.report.profiles import (
     ConfigKey,
+    by_device,
     lookup,
     merge_by_config,
     profile_summaries,
@@ -82,14 +84,20 @@ def render_paper_claims(
 ) -> Path:
     """Write ``<out_dir>/paper-claims.md`` and its charts from the paper_claims study's rows."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = merge_by_config(profile_summaries(r for r in runs if is_paper_config(r)))
-    parts = [
-        "# The paper's claims, checked",
-        _introduction(quick),
-        paper_rows_section(index),
-        flops_section(index, out_dir),
-        memory_section(index, out_dir, PREFIX),
-        speed_section(index, out_dir, PREFIX),
+    groups = by_device(profile_summaries(r for r in runs if is_paper_config(r)))
+    parts = ["# The paper's claims, checked", _introduction(quick)]
+    if len(groups) < 2:
+        only = next(iter(groups.values()), [])
+        parts += _claims_sections(merge_by_config(only), out_dir, PREFIX)
+    else:  # each device apart, its sections one level down and its charts under their own names
+        parts.append(
+            f"This store holds rows measured on {len(groups)} devices: each is shown "
+            "apart, GPUs first."
+        )
+        for device, summaries in groups.items():
+            sections = _claims_sections(merge_by_config(summaries), out_dir, _device_prefix(device))
+            parts += [f"## On {device}", *(_demoted(section) for section in sections)]
+    parts += [
         "## Failed runs",
         failed_runs_block(runs),
         "## Environment",
@@ -99,6 +107,25 @@ def render_paper_claims(
     path = out_dir / f"{PREFIX}.md"
     path.write_text("\n\n".join(parts) + "\n")
     return path
+
+
+def _claims_sections(index: dict[ConfigKey, dict[str, Any]], out_dir: Path, prefix: str) -> list:
+    return [
+        paper_rows_section(index),
+        flops_section(index, out_dir, prefix),
+        memory_section(index, out_dir, prefix),
+        speed_section(index, out_dir, prefix),
+    ]
+
+
+def _device_prefix(device: str) -> str:
+    """'paper-claims-nvidia-h100-80gb-hbm3': a device's charts never overwrite another's."""
+    return f"{PREFIX}-" + (re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-") or "device")
+
+
+def _demoted(section: str) -> str:
+    """A section's headings one level down, under the device's heading."""
+    return re.sub(r"^(#+) ", r"#\1 ", section, flags=re.MULTILINE)
 
 
 def _introduction(quick: bool) -> str:
@@ -235,7 +262,9 @@ def _flops_table(pairs: list[FlopsPair]) -> str:
     return table(headers, rows, "lrrrrll")
 
 
-def flops_section(index: dict[ConfigKey, dict[str, Any]], out_dir: Path) -> str:
+def flops_section(
+    index: dict[ConfigKey, dict[str, Any]], out_dir: Path, prefix: str = PREFIX
+) -> str:
     """Section b: MAC ratios of each baseline to bLVNet-TAM at equal frames, and the chart."""
     pairs = flops_pairs(index)
     parts = [
@@ -263,7 +292,7 @@ def flops_section(index: dict[ConfigKey, dict[str, Any]], out_dir: Path) -> str:
     if lines:
         png = charts.gmacs_vs_frames(
             lines,
-            out_dir / f"{PREFIX}-gmacs-vs-frames.png",
+            out_dir / f"{prefix}-gmacs-vs-frames.png",
             f"GMACs per clip vs input frames ({PAPER_SIDE}², {PAPER_CLASSES} classes)",
         )
         parts.append(image("GMACs per clip against input frames", png, out_dir))

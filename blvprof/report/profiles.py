@@ -18,7 +18,9 @@ def ok_runs(runs: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def profile_summaries(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One summary per successful profile row, in the store's order."""
-    return [summarize(record_of(r)) for r in ok_runs(runs, "profile")]
+    return [
+        {**summarize(record_of(r)), "device_group": device_of(r)} for r in ok_runs(runs, "profile")
+    ]
 
 
 def config_key(summary: dict[str, Any]) -> ConfigKey:
@@ -35,9 +37,34 @@ def sort_key(summary: dict[str, Any]) -> tuple[Any, ...]:
     return (depth, frames, side, family_rank(summary["family"]), summary["label"])
 
 
+def device_of(run: dict[str, Any]) -> str:
+    """The device a row's figures belong to: its GPU's name, or 'CPU' for any CPU (rows from
+    CPUs have always been merged; a GPU's memory and time never mix with a CPU's)."""
+    env = run.get("env") or {}
+    if env.get("device") == "cuda":
+        return env.get("device_name") or "a CUDA GPU"
+    return "CPU"
+
+
+def by_device(summaries: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Summaries grouped by their ``device_group`` (see ``device_of``): GPUs by name, then CPU."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for summary in summaries:
+        groups.setdefault(summary["device_group"], []).append(summary)
+    return dict(sorted(groups.items(), key=lambda item: (item[0] == "CPU", item[0])))
+
+
 def merge_by_config(summaries: Iterable[dict[str, Any]]) -> dict[ConfigKey, dict[str, Any]]:
     """Summaries of one configuration merged: a metric missing from one row is taken from another
-    (e.g. MACs from a counting run, clips/s from a timing run); the first value of each wins."""
+    (e.g. MACs from a counting run, clips/s from a timing run); the first value of each wins.
+
+    All rows must come from one device (split them with ``by_device`` first): merged across
+    devices, the first value would be a CPU estimate in one cell and a GPU peak in the next.
+    """
+    summaries = list(summaries)
+    devices = {s.get("device_group") for s in summaries}
+    if len(devices) > 1:
+        raise ValueError(f"rows of several devices ({sorted(map(str, devices))}): split them")
     merged: dict[ConfigKey, dict[str, Any]] = {}
     for summary in summaries:
         into = merged.setdefault(config_key(summary), {})
