@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from blvprof.measure.env import machine
+from blvprof.measure.env import gpu, machine
 from blvprof.measure.flops import count_flops
 from blvprof.measure.memory import train_step
 from blvprof.measure.precision import autocast
@@ -210,14 +210,14 @@ def timing_rows(
             medians[mode] = median = statistics.median(seconds)
             cells += [f"{median * 1e3:.0f} ({seconds[0] * 1e3:.0f}–{seconds[-1] * 1e3:.0f})"]
             cells += [f"{batch / median:.2f}"]
-        peak = gpu_peak_flops(device_name, v.precision)
+        peak = gpu_peak_flops(device_name, v.precision, torch.backends.cudnn.allow_tf32)
         cells += achieved(work[v.model.label].train_flops, batch, medians["train"], peak)
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 
 def device_line(device: str) -> str:
-    info = machine()
+    info = {**machine(), **gpu()}
     if device == "cuda":
         return f"{info['gpu']} (CUDA {info['cuda']}, cuDNN {info['cudnn']}), torch {info['torch']}"
     return (
@@ -305,7 +305,7 @@ def main() -> None:
         "load_before": load_before,
         "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "skipped": ", ".join(f"{g} (GPU only, no CUDA here)" for g in skipped),
-        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else "",
+        "device_name": torch.cuda.get_device_name() if device == "cuda" else "",
     }
     report = render(variants, work, args, device, context)
     print(report)

@@ -35,8 +35,6 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
-        "gpu_memory_bytes": torch.cuda.get_device_properties(0).total_memory if cuda else None,
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "cpu_threads": torch.get_num_threads(),
@@ -44,9 +42,24 @@ def machine() -> dict[str, Any]:
     }
 
 
+def gpu() -> dict[str, Any]:
+    """The current CUDA device (not device 0: a process may have chosen another) and the TF32
+    settings, read at each measurement: fp32 convolutions and matmuls run on TF32 tensor cores
+    where these allow it, which changes both the time and the peak it is compared with."""
+    cuda = torch.cuda.is_available()
+    index = torch.cuda.current_device() if cuda else None
+    return {
+        "gpu": torch.cuda.get_device_name(index) if cuda else None,
+        "gpu_index": index,
+        "gpu_memory_bytes": torch.cuda.get_device_properties(index).total_memory if cuda else None,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+    }
+
+
 def environment(device: str, flags: Flags) -> dict[str, Any]:
     """Machine facts plus the device a measurement ran on and its flags."""
-    info = machine()
+    info = {**machine(), **gpu()}
     name = info["gpu"] if device == "cuda" else info["cpu"]
     return {**info, "device": device, "device_name": name, **asdict(flags)}
 

@@ -8,6 +8,7 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -19,18 +20,27 @@ from torch import nn
 from blvprof.measure.memory import train_step
 from blvprof.measure.precision import autocast
 
-# Dense (non-sparse) peak FLOP/s by GPU and precision; fp32 convs run on TF32 tensor cores where
-# cuDNN allows it (PyTorch's default), so "fp32" here is the TF32 figure on Ampere and later.
-GPU_PEAK_FLOPS: dict[str, dict[str, float]] = {
-    "H200": {"fp32": 494e12, "bf16": 989e12, "fp16": 989e12},
-    "H100": {"fp32": 494e12, "bf16": 989e12, "fp16": 989e12},  # SXM
-    "A100": {"fp32": 156e12, "bf16": 312e12, "fp16": 312e12},
-    "L40S": {"fp32": 183e12, "bf16": 362e12, "fp16": 362e12},
-    "A10": {"fp32": 62.5e12, "bf16": 125e12, "fp16": 125e12},
-    "L4": {"fp32": 60e12, "bf16": 121e12, "fp16": 121e12},
-    "V100": {"fp32": 15.7e12, "fp16": 125e12},
-    "T4": {"fp32": 8.1e12, "fp16": 65e12},
+# Dense (non-sparse) peak FLOP/s by GPU model and precision, from NVIDIA's data sheets. "tf32" is
+# the tensor-core figure fp32 convolutions run at where cuDNN allows TF32 (PyTorch's default);
+# "fp32" the plain CUDA-core figure they run at otherwise. Keys are (chip, form factor): the same
+# chip's PCIe and NVL cards are clocked lower than its SXM module; None where the data sheet gives
+# one figure for all. A GPU not listed gets no peak (no share of peak), never a neighbour's.
+GPU_PEAK_FLOPS: dict[tuple[str, str | None], dict[str, float]] = {
+    ("H200", "SXM"): {"fp32": 67e12, "tf32": 494e12, "bf16": 989e12, "fp16": 989e12},
+    ("H200", "NVL"): {"fp32": 60e12, "tf32": 417e12, "bf16": 835e12, "fp16": 835e12},
+    ("H100", "SXM"): {"fp32": 67e12, "tf32": 494e12, "bf16": 989e12, "fp16": 989e12},
+    ("H100", "PCIE"): {"fp32": 51e12, "tf32": 378e12, "bf16": 756e12, "fp16": 756e12},
+    ("H100", "NVL"): {"fp32": 60e12, "tf32": 417e12, "bf16": 835e12, "fp16": 835e12},
+    ("A100", None): {"fp32": 19.5e12, "tf32": 156e12, "bf16": 312e12, "fp16": 312e12},
+    ("L40S", None): {"fp32": 91.6e12, "tf32": 183e12, "bf16": 362e12, "fp16": 362e12},
+    ("L40", None): {"fp32": 90.5e12, "tf32": 90.5e12, "bf16": 181e12, "fp16": 181e12},
+    ("A10", None): {"fp32": 31.2e12, "tf32": 62.5e12, "bf16": 125e12, "fp16": 125e12},
+    ("L4", None): {"fp32": 30.3e12, "tf32": 60e12, "bf16": 121e12, "fp16": 121e12},
+    ("V100", "SXM"): {"fp32": 15.7e12, "fp16": 125e12},
+    ("V100", "PCIE"): {"fp32": 14e12, "fp16": 112e12},
+    ("T4", None): {"fp32": 8.1e12, "fp16": 65e12},
 }
+_VENDOR_WORDS = {"NVIDIA", "TESLA"}
 
 
 # glibc's mallopt parameters (malloc.h) and the values DESIGN.md's GLIBC_TUNABLES set
@@ -127,14 +137,33 @@ def summarize(seconds: list[float]) -> Timing:
     )
 
 
-def gpu_peak_flops(device_name: str | None, precision: str) -> float | None:
-    """Dense peak FLOP/s for a known GPU name and precision, else None."""
-    if not device_name:
+def gpu_model(device_name: str) -> tuple[str, str] | None:
+    """(chip, form factor) of a CUDA device name, or None for a MIG slice (a share of a GPU).
+
+    'NVIDIA H100 80GB HBM3' -> ('H100', 'SXM'), 'NVIDIA H100 PCIe' -> ('H100', 'PCIE'),
+    'Tesla V100-SXM2-16GB' -> ('V100', 'SXM'), 'NVIDIA A10G' -> ('A10G', 'SXM'). The chip is
+    the whole first word after the vendor, so 'L40' never reads as 'L4' nor 'A10G' as 'A10'.
+    """
+    words = [w for w in re.split(r"[\s_-]+", device_name.upper()) if w not in _VENDOR_WORDS]
+    if not words or "MIG" in words:
         return None
-    for key, peaks in GPU_PEAK_FLOPS.items():
-        if key in device_name.upper():
-            return peaks.get(precision)
-    return None
+    form = next((f for f in ("NVL", "PCIE") if f in words), "SXM")
+    return words[0], form
+
+
+def gpu_peak_flops(device_name: str | None, precision: str, tf32: bool = True) -> float | None:
+    """Dense peak FLOP/s of a known GPU at ``precision``, else None; fp32 at the TF32 figure
+    when ``tf32`` (cuDNN may run fp32 convolutions on TF32 tensor cores) and the chip has one."""
+    found = gpu_model(device_name) if device_name else None
+    if found is None:
+        return None
+    chip, form = found
+    peaks = GPU_PEAK_FLOPS.get((chip, form), GPU_PEAK_FLOPS.get((chip, None)))
+    if peaks is None:
+        return None
+    if precision == "fp32" and tf32 and "tf32" in peaks:
+        return peaks["tf32"]
+    return peaks.get(precision)
 
 
 def measure_speed(
@@ -168,8 +197,8 @@ def measure_speed(
     finally:
         model.train(was_training)
     batch, frames = shape[0], shape[2]
-    name = torch.cuda.get_device_name(0) if device == "cuda" else None
-    peak = gpu_peak_flops(name, precision)
+    name = torch.cuda.get_device_name() if device == "cuda" else None  # the current device
+    peak = gpu_peak_flops(name, precision, torch.backends.cudnn.allow_tf32)
     achieved = (
         train_flops_per_clip * batch / train_timing.median_s
         if train_flops_per_clip is not None

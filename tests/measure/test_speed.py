@@ -42,6 +42,34 @@ def test_gpu_peak_table() -> None:
     assert speed.gpu_peak_flops(None, "fp32") is None
 
 
+@pytest.mark.parametrize(
+    ("name", "precision", "peak"),
+    [
+        ("NVIDIA H100 PCIe", "bf16", 756e12),  # not the SXM module's 989
+        ("NVIDIA H100 NVL", "bf16", 835e12),
+        ("NVIDIA H200 NVL", "fp32", 417e12),
+        ("NVIDIA H200", "bf16", 989e12),
+        ("NVIDIA L40", "bf16", 181e12),  # not L4's
+        ("NVIDIA L40S", "bf16", 362e12),
+        ("NVIDIA L4", "bf16", 121e12),
+        ("NVIDIA A10", "bf16", 125e12),
+        ("NVIDIA A10G", "bf16", None),  # not A10's: unknown, so no share of peak
+        ("NVIDIA A100 80GB PCIe", "bf16", 312e12),
+        ("Tesla V100-PCIE-16GB", "fp16", 112e12),
+        ("Tesla V100-SXM2-16GB", "fp16", 125e12),
+        ("NVIDIA H100 80GB HBM3 MIG 1g.10gb", "bf16", None),  # a slice of the GPU
+    ],
+)
+def test_gpu_peak_table_matches_the_whole_model_name(name: str, precision: str, peak) -> None:
+    assert speed.gpu_peak_flops(name, precision) == peak
+
+
+def test_fp32_peak_is_the_tf32_figure_only_where_tf32_is_allowed() -> None:
+    assert speed.gpu_peak_flops("NVIDIA A100-SXM4-40GB", "fp32", tf32=True) == 156e12
+    assert speed.gpu_peak_flops("NVIDIA A100-SXM4-40GB", "fp32", tf32=False) == 19.5e12
+    assert speed.gpu_peak_flops("Tesla T4", "fp32", tf32=True) == 8.1e12  # no TF32 cores
+
+
 _RSS_AFTER_FREE = """
 import os, sys, torch
 from blvprof.measure import speed
