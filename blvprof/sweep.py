@@ -237,12 +237,19 @@ def is_timed(task: Task) -> bool:
     return "speed" in task.request["metrics"]
 
 
+def runs_alone(task: Task) -> bool:
+    """A run that must have its device to itself: a timing, or a memory search on a GPU (runs
+    beside it would take memory it counts as free, and its max batch would come out too small)."""
+    on_gpu = task.request["device"] != "cpu"  # 'cuda', or 'auto' where a GPU may be found
+    return is_timed(task) or (on_gpu and "memory" in task.request["metrics"])
+
+
 def _local_outcomes(tasks: list[Task], workers: int) -> Iterator[Outcome]:
     """Untimed runs ``workers`` at a time; then timed runs one by one with every core."""
     cores = os.cpu_count() or 1
     untimed = [dataclasses.replace(t, threads=t.threads or max(1, cores // workers))
-               for t in tasks if not is_timed(t)]
-    timed = [dataclasses.replace(t, threads=t.threads or cores) for t in tasks if is_timed(t)]
+               for t in tasks if not runs_alone(t)]
+    timed = [dataclasses.replace(t, threads=t.threads or cores) for t in tasks if runs_alone(t)]
     yield from run_local(untimed, workers)
     yield from run_local(timed, 1)
 

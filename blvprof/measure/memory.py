@@ -5,13 +5,20 @@ A training step is forward, cross-entropy, backward and an SGD-momentum step, in
 give a fixed part and a per-clip part, and from them the largest batch that fits a budget.
 
 * ``measure_cuda``: real peaks from the CUDA caching allocator after a warm-up step, and the largest
-  batch found by a search that catches out-of-memory errors (the allocator is capped at the budget).
+  batch whose allocated peak stays within the budget, found by trying batches. Budget, search and
+  fit all count *allocated* bytes (what tensors hold, what the estimate predicts); the reserved
+  peak (what the caching allocator took from the device) is recorded beside. The search runs in
+  a process of its own: its out-of-memory fallbacks may leave cuDNN plans chosen under memory
+  pressure, which later measurements in the same process would reuse.
 * ``estimate``: torch's MemTracker under FakeTensorMode on the CPU — the same step on fake
   tensors, so no memory is used; the peak comes with a breakdown by kind. Labelled "estimate".
 """
 
+import copy
 import gc
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -51,6 +58,9 @@ class MemoryRecord:
     breakdown: dict[str, int] = field(default_factory=dict)  # by kind at the training peak
     infer_reserved_bytes: int | None = None  # cuda: held by the caching allocator
     train_reserved_bytes: int | None = None
+    requested_budget_bytes: int | None = None  # cuda: the budget asked for, when above the
+    # device's memory (budget_bytes is then the device's memory, what the search could use)
+    fit_batches: tuple[int, ...] = FIT_BATCHES  # the two batches fixed and per-clip come from
 
 
 class _PeakTracker(MemTracker):
@@ -197,31 +207,73 @@ def _free_cuda() -> None:
     torch.cuda.empty_cache()
 
 
-def fits(model: nn.Module, shape: tuple[int, ...], num_classes: int, precision: str) -> bool:
-    """Whether two training steps at this shape run without a CUDA out-of-memory error."""
+def allocated_peak_within(
+    model: nn.Module, shape: tuple[int, ...], num_classes: int, precision: str, budget: int
+) -> tuple[int, int] | None:
+    """(allocated, reserved) peaks of a training step at this shape if its allocated peak is
+    within ``budget``; None if it is not, or if the device ran out of memory first."""
     try:
-        _cuda_train_peaks(model, shape, num_classes, precision)
+        peaks = _cuda_train_peaks(model, shape, num_classes, precision)
     except torch.cuda.OutOfMemoryError:
-        return False
+        peaks = None
     finally:
         _free_cuda()  # after the frame holding the failed step's tensors is gone
-    return True
+    return peaks if peaks is not None and peaks[0] <= budget else None
 
 
-def search_max_batch(
-    model: nn.Module, shape_for: ShapeFor, num_classes: int, precision: str
-) -> int:
-    """Largest batch that trains without OOM: doubling, then bisection."""
+def search_max_batch(fits: Callable[[int], bool], limit: int = MAX_SEARCH_BATCH) -> int:
+    """Largest batch in [0, limit] for which ``fits``: doubling, then bisection. Every batch
+    returned was tried; ``limit`` itself means "at least limit"."""
     low, high = 0, 1
-    while high <= MAX_SEARCH_BATCH and fits(model, shape_for(high), num_classes, precision):
-        low, high = high, high * 2
+    while fits(high):
+        low = high
+        if high == limit:
+            return limit
+        high = min(2 * high, limit)
     while high - low > 1:
         middle = (low + high) // 2
-        if fits(model, shape_for(middle), num_classes, precision):
+        if fits(middle):
             low = middle
         else:
             high = middle
     return low
+
+
+def _search(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    num_classes: int,
+    precision: str,
+    budget: int,
+    device: int,
+) -> tuple[int, dict[int, tuple[int, int]]]:
+    """Max batch and the (allocated, reserved) peaks of the batches that fitted, on ``device``;
+    ``shape`` is the input's at any batch. Runs in its own process (see ``measure_cuda``)."""
+    torch.cuda.set_device(device)
+    model.cuda().train()
+    peaks: dict[int, tuple[int, int]] = {}
+
+    def fits(batch: int) -> bool:
+        measured = allocated_peak_within(model, (batch, *shape[1:]), num_classes, precision, budget)
+        if measured is not None:
+            peaks[batch] = measured
+        return measured is not None
+
+    return search_max_batch(fits), peaks
+
+
+def _search_in_own_process(
+    model: nn.Module, shape: tuple[int, ...], num_classes: int, precision: str, budget: int
+) -> tuple[int, dict[int, tuple[int, int]]]:
+    """``_search`` in a fresh spawned process, given a CPU copy of the model (a CUDA tensor
+    would be shared with this process, and its bytes not counted there)."""
+    on_cpu = copy.deepcopy(model).cpu()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        job = pool.submit(
+            _search, on_cpu, shape, num_classes, precision, budget, torch.cuda.current_device()
+        )
+        return job.result()
 
 
 def measure_cuda(
@@ -232,25 +284,31 @@ def measure_cuda(
     num_classes: int,
     precision: str = "fp32",
 ) -> MemoryRecord:
-    """Measured peaks on the current CUDA device; the search is capped at ``budget_bytes``."""
+    """Measured peaks on the current CUDA device, and the largest batch whose allocated peak is
+    within ``budget_bytes`` (at most the device's memory).
+
+    Fixed and per-clip bytes are fitted on the two largest batches the search found to fit,
+    where batch-dependent cuDNN workspaces weigh least (on batches 1 and 2 if fewer fitted).
+    """
     was_training = model.training
-    total = torch.cuda.get_device_properties(0).total_memory
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    budget = min(budget_bytes, total)
+    max_batch, searched = _search_in_own_process(
+        model, shape_for(1), num_classes, precision, budget
+    )
     model.cuda()
     try:
         model.eval()
         infer_alloc, infer_reserved = _cuda_infer_peaks(model, shape_for(batch), precision)
-        peaks = {}
-        for b in sorted({*FIT_BATCHES, batch}):
+        model.train()
+        peaks = dict(searched)
+        for b in sorted({*FIT_BATCHES, batch} - set(peaks)):
             peaks[b] = _cuda_train_peaks(model, shape_for(b), num_classes, precision)
             _free_cuda()
-        torch.cuda.set_per_process_memory_fraction(min(1.0, budget_bytes / total))
-        try:
-            max_batch = search_max_batch(model, shape_for, num_classes, precision)
-        finally:
-            torch.cuda.set_per_process_memory_fraction(1.0)
     finally:
         model.train(was_training)
-    fixed, per_clip = linear_fit({b: alloc for b, (alloc, _) in peaks.items()})
+    fit_batches = tuple(sorted(searched)[-2:]) if len(searched) >= 2 else FIT_BATCHES
+    fixed, per_clip = linear_fit({b: peaks[b][0] for b in fit_batches})
     return MemoryRecord(
         method="cuda",
         batch=batch,
@@ -258,11 +316,13 @@ def measure_cuda(
         train_peak_bytes=peaks[batch][0],
         fixed_bytes=fixed,
         per_clip_bytes=per_clip,
-        budget_bytes=budget_bytes,
+        budget_bytes=budget,
         max_batch=max_batch,
         max_batch_method="search",
         infer_reserved_bytes=infer_reserved,
         train_reserved_bytes=peaks[batch][1],
+        requested_budget_bytes=budget_bytes if budget < budget_bytes else None,
+        fit_batches=fit_batches,
     )
 
 
@@ -273,5 +333,4 @@ def _cuda_infer_peaks(model: nn.Module, shape: tuple[int, ...], precision: str) 
         with torch.no_grad(), autocast("cuda", precision):
             model(clip)
 
-    peaks = _cuda_peaks(forward)
-    return peaks
+    return _cuda_peaks(forward)

@@ -66,3 +66,58 @@ def test_linear_fit_and_max_batch_by_hand() -> None:
     assert (fixed, per_clip) == (100, 200)
     assert memory.predicted_max_batch(100, 200, budget=1000) == 4
     assert memory.predicted_max_batch(100, 200, budget=250) == 0
+
+
+def _probe(largest: int, tried: list[int]):
+    """A stand-in for the out-of-memory probe: batches up to ``largest`` fit."""
+
+    def fits(batch: int) -> bool:
+        tried.append(batch)
+        return batch <= largest
+
+    return fits
+
+
+@pytest.mark.parametrize("largest", [0, 1, 2, 3, 37, 1000, 4095, 4096, 5000, 10**9])
+def test_search_finds_the_largest_fitting_batch_and_never_passes_the_limit(largest: int) -> None:
+    tried: list[int] = []
+    found = memory.search_max_batch(_probe(largest, tried))
+    assert found == min(largest, memory.MAX_SEARCH_BATCH)
+    assert max(tried) <= memory.MAX_SEARCH_BATCH  # no batch past the limit is even tried
+    assert found == 0 or found in tried  # the answer was tried, not inferred
+
+
+def test_search_respects_a_small_limit() -> None:
+    tried: list[int] = []
+    assert memory.search_max_batch(_probe(100, tried), limit=6) == 6
+    assert tried == [1, 2, 4, 6]
+
+
+def test_cuda_record_clamps_the_budget_and_fits_on_the_searched_batches(monkeypatch) -> None:
+    """measure_cuda's wiring with stand-ins for the device: a budget above the device's memory
+    is recorded as the device's memory (the request kept apart), and the fit uses the two largest
+    batches the search found to fit, on allocated bytes as the search did."""
+    device_bytes = 10 * 2**30
+    peaks = {b: (1000 + 300 * b, 2048 + 512 * b) for b in (1, 2, 4, 6)}  # (allocated, reserved)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda _: type("P", (), {"total_memory": device_bytes})
+    )
+    budgets = []
+
+    def search(model, shape, num_classes, precision, budget):
+        budgets.append(budget)
+        return 6, peaks
+
+    monkeypatch.setattr(memory, "_search_in_own_process", search)
+    monkeypatch.setattr(memory, "_cuda_infer_peaks", lambda *_: (500, 1024))
+    monkeypatch.setattr(memory, "_cuda_train_peaks", lambda *_: pytest.fail("already measured"))
+    net = torch.nn.Linear(2, 2)
+    monkeypatch.setattr(net, "cuda", lambda: net)
+    record = memory.measure_cuda(net, lambda b: (b, 3), 4, 12 * 2**30, num_classes=2)
+    assert budgets == [device_bytes]
+    assert (record.budget_bytes, record.requested_budget_bytes) == (device_bytes, 12 * 2**30)
+    assert record.fit_batches == (4, 6)
+    assert (record.fixed_bytes, record.per_clip_bytes) == (1000, 300)
+    assert (record.train_peak_bytes, record.train_reserved_bytes) == peaks[4]
+    assert record.max_batch == 6 and record.max_batch_method == "search"
