@@ -47,11 +47,19 @@ def launched_processes() -> Processes:
 
 @contextmanager
 def process_group(device_type: str) -> Iterator[Processes]:
-    """Join the default process group for a distributed launch; leave it after if we joined it."""
+    """Join the default process group for a distributed launch; leave it after if we joined it.
+
+    On CUDA this process's GPU (``LOCAL_RANK``) is chosen first and named to the group: NCCL
+    otherwise sets up its communicator on whatever device is current (GPU 0 in every process).
+    """
     processes = launched_processes()
     joined = processes.distributed and not dist.is_initialized()
-    if joined:
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    if joined and device_type == "cuda":
+        gpu = torch.device("cuda", processes.local_rank)
+        torch.cuda.set_device(gpu)
+        dist.init_process_group(backend="nccl", device_id=gpu)
+    elif joined:
+        dist.init_process_group(backend="gloo")
     try:
         yield processes
     finally:
