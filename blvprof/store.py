@@ -8,7 +8,12 @@ import torch: reports render from a store alone.
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
+import threading
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -38,7 +43,19 @@ CREATE TABLE IF NOT EXISTS runs (
     duration_s REAL,
     UNIQUE (study, key)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    study TEXT NOT NULL,
+    key TEXT NOT NULL,
+    holder TEXT NOT NULL,       -- the sweep running it: host:pid:nonce
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL,    -- unix time the holder last renewed its claims
+    PRIMARY KEY (study, key)
+);
 """
+SQLITE_HEADER = b"SQLite format 3\x00"
+LEASE_S = 120.0  # a claim not renewed for this long is stale: its holder died or hung
+
 FINISHED = ("ok", "oom")  # a rerun skips these; an 'error' row is retried and replaced
 _JSON_COLUMNS = ("config", "settings", "result", "env")
 
@@ -72,6 +89,65 @@ def digest(value: Any) -> str:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_store_path(path: Path) -> None:
+    """Refuse a path that cannot be a results store, before anything runs or is written.
+
+    A command that trains for an hour must not learn at the end that ``--db`` is a folder or
+    someone's other file; this checks without creating anything.
+    """
+    if path.is_dir():
+        raise UserError(f"results store {path} is a folder; give a file such as "
+                        f"{path / 'blvprof.db'}")
+    if path.exists():
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(len(SQLITE_HEADER))
+        except OSError as error:
+            raise UserError(f"cannot read results store {path}: {error.strerror}") from None
+        if head and head != SQLITE_HEADER:
+            raise UserError(f"{path} is not a results store (not a SQLite file); choose "
+                            "another --db")
+        if not os.access(path, os.W_OK):
+            raise UserError(f"results store {path} is not writable")
+        return
+    check_writable_folder(path.parent, f"cannot create results store {path}")
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """``folder`` exists as a writable folder or could be made (its nearest ancestor is one)."""
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{what}: {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"{what}: {ancestor} is not writable")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds claims: one sweep (process) on one host."""
+
+    id: str
+    host: str
+    pid: int
+
+    @staticmethod
+    def this_process() -> "Holder":
+        host = socket.gethostname()
+        return Holder(f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}", host, os.getpid())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class Store:
@@ -137,6 +213,80 @@ class Store:
 
     def studies(self) -> list[str]:
         return [s for (s,) in self._db.execute("SELECT DISTINCT study FROM runs ORDER BY study")]
+
+    def claim(self, study: str, key: str, holder: Holder) -> str:
+        """Claim a run for ``holder``: 'claimed', 'finished' (no need) or 'held' (by a live sweep).
+
+        Concurrent sweeps over one store split the work this way. A claim is stale, and taken
+        over, when its holder's process is gone (same host) or it has not been renewed for
+        :data:`LEASE_S` seconds (any host).
+        """
+        placeholders = ", ".join("?" for _ in FINISHED)
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")  # one claimer at a time decides
+                if self._db.execute(
+                        f"SELECT 1 FROM runs WHERE study = ? AND key = ? AND status IN "
+                        f"({placeholders})", (study, key, *FINISHED)).fetchone():
+                    return "finished"
+                row = self._db.execute("SELECT holder, host, pid, heartbeat FROM claims WHERE "
+                                       "study = ? AND key = ?", (study, key)).fetchone()
+                if row is not None and row[0] != holder.id and not _stale(*row[1:]):
+                    return "held"
+                self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?)",
+                                 (study, key, holder.id, holder.host, holder.pid, time.time()))
+                return "claimed"
+        except sqlite3.Error as error:
+            raise UserError(f"cannot write results store {self.path}: {error}") from error
+
+    def release(self, holder: Holder, study: str | None = None, key: str | None = None) -> None:
+        """Drop ``holder``'s claim on one run, or all its claims."""
+        query, params = "DELETE FROM claims WHERE holder = ?", [holder.id]
+        if study is not None and key is not None:
+            query, params = query + " AND study = ? AND key = ?", [*params, study, key]
+        with self._transaction() as db:
+            db.execute(query, params)
+
+    def claims(self) -> list[tuple[str, str, str]]:
+        """(study, key, holder) of every claim, for tests and diagnostics."""
+        return list(self._db.execute("SELECT study, key, holder FROM claims ORDER BY study, key"))
+
+
+def _stale(host: str, pid: int, heartbeat: float) -> bool:
+    if time.time() - heartbeat > LEASE_S:
+        return True
+    return host == socket.gethostname() and not _alive(pid)
+
+
+class Heartbeat:
+    """Renews a holder's claims every ``LEASE_S / 4`` seconds from a thread (its own connection),
+    so a run that takes longer than the lease keeps its claim while its sweep lives."""
+
+    def __init__(self, path: Path, holder: Holder, every: float = LEASE_S / 4):
+        self._path, self._holder, self._every = path, holder, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="blvprof-heartbeat", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                db = sqlite3.connect(self._path, timeout=30)
+                try:
+                    with db:
+                        db.execute("UPDATE claims SET heartbeat = ? WHERE holder = ?",
+                                   (time.time(), self._holder.id))
+                finally:
+                    db.close()
+            except sqlite3.Error:
+                pass  # a busy store: the next beat renews; the lease is four beats long
 
 
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import model as zoo
 from blvprof.errors import UserError
+from blvprof.limits import BOUNDS, check, check_all
 from blvprof.measure.units import parse_bytes
 
 _METRICS = ("flops", "params", "memory", "speed")
@@ -121,6 +122,10 @@ def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "s
     info = _table(data, "study", source)
     _check_keys(info, ("name", "description"), source, "study")
     name = _typed(info, "name", str, source, "study", default_name)
+    try:
+        check_name(name, "study.name")
+    except UserError as error:
+        raise StudyError(f"{source}: {error}") from None
     defaults = _table(data, "defaults", source)
     grids = data.get("grid")
     if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) for g in grids):
@@ -141,6 +146,15 @@ def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "s
         train=_train(_table(data, "train", source), source) if "train" in data else None,
         resources=_resources(_table(data, "resources", source), source),
     )
+
+
+def check_name(name: str, label: str = "study name") -> str:
+    """``name`` if it is a plain file name: study files and reports are named after it, so a
+    name must not reach outside their folder (``../x``, ``/abs/x``) or hide (``.x``)."""
+    if (not name or len(name) > 128 or name.startswith(".") or name != name.strip()
+            or any(c in name for c in "/\\\0:") or not name.isprintable()):
+        raise UserError(f"{label} {name!r} must be a plain name (no path, not starting with '.')")
+    return name
 
 
 def expand(block: Mapping[str, Any], defaults: Mapping[str, Any], source: str,
@@ -177,6 +191,7 @@ def _check_defaults(defaults: Mapping[str, Any], points: list[Point], source: st
 
 def _validate(model_name: str, overrides: dict[str, Any], source: str, where: str) -> None:
     try:
+        check_all(overrides, f"{where}.")
         zoo.resolve_config(model_name, **overrides)
     except ValueError as error:
         raise StudyError(f"{source}: {where}: {error}") from None
@@ -247,6 +262,9 @@ def _measure(table: Mapping[str, Any], source: str) -> Measure:
         budget_bytes = parse_bytes(budget) if budget is not None else Measure.memory_budget
     except ValueError as error:
         raise StudyError(f"{source}: measure.memory_budget: {error}") from None
+    if not BOUNDS["memory_budget"].low <= budget_bytes <= BOUNDS["memory_budget"].high:
+        raise StudyError(f"{source}: measure.memory_budget: {budget} is out of range: must be "
+                         f"{BOUNDS['memory_budget'].describe()} bytes")
     measure = Measure(
         metrics=tuple(metrics),
         counter=counter,
@@ -254,7 +272,7 @@ def _measure(table: Mapping[str, Any], source: str) -> Measure:
         batch=_positive(table, "batch", source, "measure", Measure.batch),
         device=_typed(table, "device", str, source, "measure", Measure.device),
         precision=_typed(table, "precision", str, source, "measure", Measure.precision),
-        warmup=_typed(table, "warmup", int, source, "measure", Measure.warmup),
+        warmup=_bounded(table, "warmup", source, "measure", Measure.warmup),
         steps=_positive(table, "steps", source, "measure", Measure.steps),
     )
     if measure.device not in ("auto", "cpu", "cuda"):
@@ -269,7 +287,17 @@ def _positive(table: Mapping[str, Any], key: str, source: str, where: str, defau
     value = _typed(table, key, int, source, where, default)
     if value < 1:
         raise StudyError(f"{source}: {where}.{key}: must be positive, got {value}")
-    return value
+    return _bounded(table, key, source, where, default)
+
+
+def _bounded(table: Mapping[str, Any], key: str, source: str, where: str,
+             default: Any, kind: type | tuple[type, ...] = int) -> Any:
+    """A number of ``kind`` within its bound in :data:`blvprof.limits.BOUNDS`."""
+    value = _typed(table, key, kind, source, where, default)
+    try:
+        return check(key, value, f"{where}.{key}")
+    except UserError as error:
+        raise StudyError(f"{source}: {error}") from None
 
 
 def _speed(table: Any, defaults: Mapping[str, Any], source: str) -> Speed:
@@ -287,7 +315,7 @@ def _speed(table: Any, defaults: Mapping[str, Any], source: str) -> Speed:
         size=_positive(table, "size", source, "speed", Speed.size),
         quick_size=_positive(table, "quick_size", source, "speed", Speed.quick_size),
         batch=_positive(table, "batch", source, "speed", Speed.batch),
-        warmup=_typed(table, "warmup", int, source, "speed", Speed.warmup),
+        warmup=_bounded(table, "warmup", source, "speed", Speed.warmup),
         steps=_positive(table, "steps", source, "speed", Speed.steps),
         quick_steps=_positive(table, "quick_steps", source, "speed", Speed.quick_steps),
     )
@@ -306,6 +334,9 @@ def _train(table: Mapping[str, Any], source: str) -> dict[str, Any]:
     checked = set()
     try:
         for recipe in train_recipes(table):
+            # TrainSpec's `workers` are DataLoader processes (0 allowed), not sweep workers
+            for key, value in recipe.items():
+                check("loader_workers" if key == "workers" else key, value, key)
             spec = TrainSpec(**recipe)
             data = (spec.data, spec.size, spec.skip_bad)
             if data not in checked:  # reads list files and checks that folders exist: bad
@@ -315,14 +346,23 @@ def _train(table: Mapping[str, Any], source: str) -> dict[str, Any]:
         raise StudyError(f"{source}: train.data: {error}") from None
     except ValueError as error:  # a TrainSpec field: "epochs=0 must be at least 1"
         raise StudyError(f"{source}: train.{error}") from None
-    return dict(table)
+    return {**table, "data": _canonical_data(table.get("data", TrainSpec.data))}
+
+
+def _canonical_data(data: Any) -> Any:
+    """The data spec(s) with the synthetic benchmark's version written out: part of each key."""
+    from blvprof.data.spec import canonical_data_spec
+
+    return [canonical_data_spec(d) for d in data] if isinstance(data, list) else (
+        canonical_data_spec(data)
+    )
 
 
 def _resources(table: Mapping[str, Any], source: str) -> Resources:
     _check_keys(table, ("cpus", "gpus", "workers"), source, "resources")
     return Resources(
-        cpus=float(_typed(table, "cpus", (int, float), source, "resources", Resources.cpus)),
-        gpus=float(_typed(table, "gpus", (int, float), source, "resources", Resources.gpus)),
+        cpus=float(_bounded(table, "cpus", source, "resources", Resources.cpus, (int, float))),
+        gpus=float(_bounded(table, "gpus", source, "resources", Resources.gpus, (int, float))),
         workers=_positive(table, "workers", source, "resources", Resources.workers),
     )
 

@@ -9,7 +9,10 @@ without losing or duplicating a finished run.
 import dataclasses
 import multiprocessing
 import os
+import signal
+import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -18,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import model as zoo
-from blvprof.errors import UserError
-from blvprof.store import Run, Store, digest, now
+from blvprof.errors import UserError, is_out_of_memory
+from blvprof.store import Heartbeat, Holder, Run, Store, digest, now
 from blvprof.study import Point, Study
 
 EXECUTORS = ("local", "ray")
@@ -68,6 +71,7 @@ class Summary:
     ok: int
     failed: int
     seconds: float
+    held: int = 0  # claimed by another live sweep over the same store: it runs them
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ def resolve_target(device: str, executor: str = "local", address: str | None = N
         if device not in ("cpu", "cuda"):
             raise UserError(f"--executor ray --address needs --device cpu or cuda, not "
                             f"{device!r}: this machine cannot see the cluster's devices")
+        check_ray_address(address)
         return Target(device)
     import torch
 
@@ -185,8 +190,7 @@ def execute(task: Task) -> Outcome:
 
 def _classify(failure: BaseException) -> tuple[str, str]:
     text = f"{type(failure).__name__}: {failure}".splitlines()[0][:500]
-    out_of_memory = isinstance(failure, MemoryError) or "out of memory" in str(failure).lower()
-    return ("oom" if out_of_memory else "error"), text
+    return ("oom" if is_out_of_memory(failure) else "error"), text
 
 
 def _config(model_name: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -207,29 +211,54 @@ def record(store: Store, outcome: Outcome) -> None:
     ))
 
 
-def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers: int = 1,
-              address: str | None = None, cpus: float = 1.0, gpus: float = 0.0,
-              on_done: Callable[[Outcome], None] | None = None) -> Summary:
-    """Run the tasks not yet finished in the store; record each outcome as it arrives."""
-    if executor not in EXECUTORS:
-        raise UserError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
-    start = time.perf_counter()
+def unfinished(tasks: list[Task], store: Store) -> list[Task]:
+    """The tasks without a finished row in the store."""
     studies = {t.study for t in tasks}
     finished = set().union(*(store.finished_keys(s) for s in studies))
     # rows stored before devices were resolved are keyed 'auto': reusable where they ran on CPU
     on_cpu = set().union(*(store.finished_keys(s, device="cpu") for s in studies))
-    todo = [t for t in tasks if t.key not in finished and t.legacy_key not in on_cpu]
-    if executor == "local":
-        outcomes = _local_outcomes(todo, workers)
-    else:
-        outcomes = run_ray(todo, address, cpus, gpus)
+    return [t for t in tasks if t.key not in finished and t.legacy_key not in on_cpu]
+
+
+def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers: int = 1,
+              address: str | None = None, cpus: float = 1.0, gpus: float = 0.0,
+              on_done: Callable[[Outcome], None] | None = None) -> Summary:
+    """Run the tasks not yet finished in the store; record each outcome as it arrives.
+
+    Each run is claimed in the store just before it starts, so concurrent sweeps over one store
+    split the runs between them; a run another live sweep holds is left to it (``held``).
+    """
+    if executor not in EXECUTORS:
+        raise UserError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    start = time.perf_counter()
+    todo = unfinished(tasks, store)
+    holder = Holder.this_process()
+    counts = {"finished": 0, "held": 0}
+
+    def claim(task: Task) -> bool:
+        answer = store.claim(task.study, task.key, holder)
+        if answer != "claimed":
+            counts[answer] += 1
+        return answer == "claimed"
+
     ok = failed = 0
-    for outcome in outcomes:
-        record(store, outcome)
-        ok, failed = (ok + 1, failed) if outcome.status == "ok" else (ok, failed + 1)
-        if on_done is not None:
-            on_done(outcome)
-    return Summary(len(tasks), len(tasks) - len(todo), ok, failed, time.perf_counter() - start)
+    if executor == "local":
+        outcomes = _local_outcomes(todo, workers, claim)
+    else:
+        outcomes = run_ray(todo, address, cpus, gpus, claim)
+    with Heartbeat(store.path, holder):
+        try:
+            for outcome in outcomes:
+                record(store, outcome)
+                store.release(holder, outcome.task.study, outcome.task.key)
+                ok, failed = (ok + 1, failed) if outcome.status == "ok" else (ok, failed + 1)
+                if on_done is not None:
+                    on_done(outcome)
+        finally:
+            outcomes.close()  # stops its workers now if we leave early (Ctrl-C, a store error)
+            store.release(holder)  # an interrupted sweep's runs are free for the next one
+    return Summary(len(tasks), len(tasks) - len(todo) + counts["finished"], ok, failed,
+                   time.perf_counter() - start, held=counts["held"])
 
 
 def is_timed(task: Task) -> bool:
@@ -244,21 +273,28 @@ def runs_alone(task: Task) -> bool:
     return is_timed(task) or (on_gpu and "memory" in task.request["metrics"])
 
 
-def _local_outcomes(tasks: list[Task], workers: int) -> Iterator[Outcome]:
+def _always(_: Task) -> bool:
+    return True
+
+
+def _local_outcomes(tasks: list[Task], workers: int,
+                    claim: Callable[[Task], bool] = _always) -> Iterator[Outcome]:
     """Untimed runs ``workers`` at a time; then timed runs one by one with every core."""
     cores = os.cpu_count() or 1
     untimed = [dataclasses.replace(t, threads=t.threads or max(1, cores // workers))
                for t in tasks if not runs_alone(t)]
     timed = [dataclasses.replace(t, threads=t.threads or cores) for t in tasks if runs_alone(t)]
-    yield from run_local(untimed, workers)
-    yield from run_local(timed, 1)
+    yield from run_local(untimed, workers, claim)
+    yield from run_local(timed, 1, claim)
 
 
-def run_local(tasks: list[Task], workers: int) -> Iterator[Outcome]:
+def run_local(tasks: list[Task], workers: int,
+              claim: Callable[[Task], bool] = _always) -> Iterator[Outcome]:
     """Run tasks in ``workers`` spawned processes, at most ``workers`` at a time.
 
-    If a worker dies (a segfault, the kernel's OOM killer), the runs it may have held are run
-    again one by one in fresh processes, so the one that kills its process is recorded as failed.
+    Each task is ``claim``-ed just before it is submitted and skipped if the claim fails. If a
+    worker dies (a segfault, the kernel's OOM killer), the runs it may have held are run again
+    one by one in fresh processes, so the one that kills its process is recorded as failed.
     """
     pending = list(reversed(tasks))
     while pending:
@@ -268,7 +304,10 @@ def run_local(tasks: list[Task], workers: int) -> Iterator[Outcome]:
             while pending or running:
                 while pending and len(running) < workers:
                     task = pending.pop()
-                    running[pool.submit(execute, task)] = task
+                    if claim(task):
+                        running[pool.submit(execute, task)] = task
+                if not running:
+                    break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     outcome = future.result()  # raises BrokenProcessPool if a worker died
@@ -278,13 +317,37 @@ def run_local(tasks: list[Task], workers: int) -> Iterator[Outcome]:
             suspects = list(running.values())
             pool.shutdown(cancel_futures=True)
             yield from (_run_alone(t) for t in suspects)
+        except BaseException:  # Ctrl-C or the consumer gave up: stop the runs, don't wait them
+            _stop_workers(pool)
+            raise
         finally:
             pool.shutdown(cancel_futures=True)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     # spawn: a forked child would inherit the parent's torch threads and locks
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_watch_driver, initargs=(os.getpid(),))
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes (the executor has no public way to)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+
+
+def _watch_driver(driver: int, every: float = 0.5) -> None:
+    """In a worker: exit as soon as the driver is gone (its parent changes), and leave Ctrl-C
+    to the driver, which stops its workers itself. A worker blocked on a dead driver's queue
+    would otherwise live on, holding its memory."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="blvprof-driver-watch", daemon=True).start()
 
 
 def _run_alone(task: Task) -> Outcome:
@@ -298,8 +361,30 @@ def _run_alone(task: Task) -> Outcome:
                            stamp, stamp, 0.0)
 
 
-def run_ray(tasks: list[Task], address: str | None, cpus: float, gpus: float
-            ) -> Iterator[Outcome]:
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Refuse a Ray address nothing answers at, in ``timeout`` seconds and one line.
+
+    ``ray.init`` would retry an unreachable address for minutes, logging as it goes. 'auto'
+    (a cluster started on this machine) is left to Ray.
+    """
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--address {address!r} is not HOST:PORT (or ray://HOST:PORT, auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UserError(f"cannot reach a Ray cluster at {address}: {reason}") from None
+
+
+def run_ray(tasks: list[Task], address: str | None, cpus: float, gpus: float,
+            claim: Callable[[Task], bool] = _always) -> Iterator[Outcome]:
     """Each task as a Ray task with its CPU/GPU needs; results come back to this driver."""
     try:
         import ray
@@ -307,6 +392,7 @@ def run_ray(tasks: list[Task], address: str | None, cpus: float, gpus: float
         raise UserError('--executor ray needs Ray: pip install "blvprof[ray]"') from None
     if not ray.is_initialized():
         if address:
+            check_ray_address(address)
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
@@ -314,17 +400,22 @@ def run_ray(tasks: list[Task], address: str | None, cpus: float, gpus: float
         gpus = 1.0  # Ray hides every GPU from a task that asks for none
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(execute)
     threads = max(1, int(cpus))
-    refs = {remote.remote(dataclasses.replace(t, threads=threads)): t for t in tasks}
-    while refs:
-        done, _ = ray.wait(list(refs), num_returns=1)
-        task = refs.pop(done[0])
-        try:
-            yield ray.get(done[0])
-        except Exception as failure:  # the worker died or Ray refused the task
-            status, error = _classify(failure)
-            stamp = now()
-            yield Outcome(task, status, _config(task.model, task.overrides), None, None, error,
-                          stamp, stamp, 0.0)
+    refs = {remote.remote(dataclasses.replace(t, threads=threads)): t for t in tasks if claim(t)}
+    try:
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            task = refs.pop(done[0])
+            try:
+                yield ray.get(done[0])
+            except Exception as failure:  # the worker died or Ray refused the task
+                status, error = _classify(failure)
+                stamp = now()
+                yield Outcome(task, status, _config(task.model, task.overrides), None, None,
+                              error, stamp, stamp, 0.0)
+    except BaseException:  # Ctrl-C or the consumer gave up: cancel what is still running
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
 
 
 def progress_printer(total: int) -> Callable[[Outcome], None]:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from blvprof.cli import export, models, profile, report, study, train
+from blvprof.errors import describe_out_of_memory, is_out_of_memory
 
 app = typer.Typer(
     name="blvprof",
@@ -68,5 +69,10 @@ def main() -> None:
             raise
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"blvprof: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    except (RuntimeError, MemoryError) as error:  # torch's allocators: one line, not a traceback
+        if _state["debug"] or not is_out_of_memory(error):
+            raise
+        print(f"blvprof: error: {describe_out_of_memory(error)}", file=sys.stderr)
         sys.exit(2)
     sys.exit(result if isinstance(result, int) else 0)

@@ -8,20 +8,49 @@ import typer
 
 import model as zoo
 from blvprof.errors import UserError
+from blvprof.limits import BOUNDS, check
 from blvprof.measure.units import parse_bytes
 from blvprof.profile import METRICS
 
+
+def bounded(name: str) -> dict[str, Any]:
+    """``min``/``max`` for a Typer option from :data:`blvprof.limits.BOUNDS` (one place)."""
+    bound = BOUNDS[name]
+    kind = int if float(bound.low).is_integer() and float(bound.high).is_integer() else float
+    return {"min": kind(bound.low), "max": kind(bound.high)}
+
+
 Depth = Annotated[
     int | None,
-    typer.Option("--depth", help="ResNet depth: 26, 50, 101 or 152 (see `blvprof models`)."),
+    typer.Option("--depth", help="ResNet depth: 26, 50, 101 or 152 (see `blvprof models`).",
+                 **bounded("depth")),
 ]
-Frames = Annotated[int | None, typer.Option("--frames", help="Input frames (bLVNet 8×2 = 16).")]
-Alpha = Annotated[int | None, typer.Option("--alpha", help="bLVNet: little branch width divisor.")]
-Beta = Annotated[int | None, typer.Option("--beta", help="bLVNet: little branch depth divisor.")]
-Blending = Annotated[int | None, typer.Option("--blending", help="TAM kernel r (odd).")]
-Classes = Annotated[int | None, typer.Option("--classes", help="Number of classes.")]
-Size = Annotated[int | None, typer.Option("--size", help="Input side in pixels (default 224).")]
-Batch = Annotated[int, typer.Option("--batch", help="Clips per step for memory and speed.")]
+Frames = Annotated[
+    int | None,
+    typer.Option("--frames", help="Input frames (bLVNet 8×2 = 16).", **bounded("num_frames")),
+]
+Alpha = Annotated[
+    int | None,
+    typer.Option("--alpha", help="bLVNet: little branch width divisor.", **bounded("alpha")),
+]
+Beta = Annotated[
+    int | None,
+    typer.Option("--beta", help="bLVNet: little branch depth divisor.", **bounded("beta")),
+]
+Blending = Annotated[
+    int | None,
+    typer.Option("--blending", help="TAM kernel r (odd).", **bounded("blending_frames")),
+]
+Classes = Annotated[
+    int | None, typer.Option("--classes", help="Number of classes.", **bounded("num_classes"))
+]
+Size = Annotated[
+    int | None,
+    typer.Option("--size", help="Input side in pixels (default 224).", **bounded("image_size")),
+]
+Batch = Annotated[
+    int, typer.Option("--batch", help="Clips per step for memory and speed.", **bounded("batch"))
+]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 StudyDevice = Annotated[
     str | None,
@@ -53,16 +82,27 @@ Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 
 ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Channels-last memory format.")]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model first.")]
 CudnnBenchmark = Annotated[bool, typer.Option("--cudnn-benchmark", help="cudnn.benchmark = True.")]
-Warmup = Annotated[int | None, typer.Option("--warmup", help="Untimed steps (CPU 2, CUDA 10).")]
-Steps = Annotated[int | None, typer.Option("--steps", help="Timed steps (CPU 5, CUDA 50).")]
-ByModule = Annotated[int, typer.Option("--by-module", help="MACs per module to this depth.")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+Warmup = Annotated[
+    int | None,
+    typer.Option("--warmup", help="Untimed steps (CPU 2, CUDA 10).", **bounded("warmup")),
+]
+Steps = Annotated[
+    int | None, typer.Option("--steps", help="Timed steps (CPU 5, CUDA 50).", **bounded("steps"))
+]
+ByModule = Annotated[
+    int,
+    typer.Option("--by-module", help="MACs per module to this depth (0: none).",
+                 **bounded("by_module")),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed.", **bounded("seed"))]
 
 DEFAULT_DB = Path("blvprof.db")
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
-def parse_csv_ints(text: str, name: str, minimum: int = 1) -> list[int]:
+def parse_csv_ints(text: str, name: str, minimum: int = 1, bound: str | None = None
+                   ) -> list[int]:
+    """Integers of a comma list; ``bound`` names their entry in :data:`BOUNDS`."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -70,12 +110,15 @@ def parse_csv_ints(text: str, name: str, minimum: int = 1) -> list[int]:
     if not values or any(v < minimum for v in values):
         kind = "positive integers" if minimum == 1 else f"integers of at least {minimum}"
         raise UserError(f"{name} must be {kind}, got {text!r}")
+    if bound is not None:
+        for value in values:
+            check(bound, value, name)
     return values
 
 
 def parse_budget(text: str) -> int:
     try:
-        return parse_bytes(text)
+        return check("memory_budget", parse_bytes(text), "--memory-budget")
     except ValueError as error:
         raise UserError(f"--memory-budget: {error}") from None
 
@@ -133,4 +176,6 @@ def model_overrides(model_name: str, sets: list[str] | None, **named: int | None
         if not sep or not key:
             raise UserError(f"--set expects FIELD=VALUE, got {item!r}")
         overrides[key.strip()] = parse_value(model_name, key.strip(), text.strip())
+    for key, value in overrides.items():  # the named options are bounded by Typer already
+        check(key, value)
     return overrides

@@ -126,7 +126,7 @@ def test_ray_on_a_cluster_with_auto_device_is_refused(tmp_path, capsys, monkeypa
 def test_timed_runs_go_last_alone_with_every_core(monkeypatch) -> None:
     calls = []
     monkeypatch.setattr("blvprof.sweep.run_local",
-                        lambda tasks, workers: calls.append((tasks, workers)) or iter(()))
+                        lambda tasks, workers, *_: calls.append((tasks, workers)) or iter(()))
     monkeypatch.setattr("os.cpu_count", lambda: 8)
 
     def task(key: str, metrics: list[str]) -> Task:
