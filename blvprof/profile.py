@@ -1,6 +1,8 @@
 """Profile one model configuration: MACs, parameters, memory and speed in one JSON-able record.
 
-Counts are per clip (the paper's convention: one view, batch 1); memory and speed are measured at
+The model is a registered name or a reference to a callable (``blvprof.external``), or a module
+already built (:func:`profile_module`). Counts are per clip (the paper's convention: one view,
+batch 1) whatever layout the model takes its input in; memory and speed are measured at
 the requested batch. The record's keys follow the contract in DESIGN.md; absent metrics are absent
 keys.
 """
@@ -15,6 +17,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import model as zoo
+from blvprof import external
 from blvprof.errors import UserError
 from blvprof.measure import flops as flops_mod
 from blvprof.measure import memory, speed
@@ -28,8 +31,8 @@ DEFAULT_BUDGET = 16 * GIB
 
 @dataclass(frozen=True)
 class ProfileRequest:
-    model: str
-    overrides: dict[str, Any] = field(default_factory=dict)
+    model: str  # a registered name, or a reference FILE.py:CALLABLE / MODULE:CALLABLE
+    overrides: dict[str, Any] = field(default_factory=dict)  # config fields, or the callable's
     metrics: tuple[str, ...] = ("flops", "params", "memory")
     batch: int = 1
     device: str = "cpu"
@@ -39,6 +42,9 @@ class ProfileRequest:
     steps: int = 5
     by_module_depth: int = 0
     counter: str = "fvcore"  # flop_counter: MACs from FlopCounterMode on fake tensors (fast)
+    # One clip's C, T, H, W and how the model takes it, for a reference without an input_spec
+    input_shape: tuple[int, ...] | None = None
+    layout: str | None = None  # None: the model's declared layout, else ncthw
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.metrics if m not in METRICS]
@@ -50,6 +56,12 @@ class ProfileRequest:
             raise UserError("warmup must be >= 0 and steps >= 1")
         if self.counter not in COUNTERS:
             raise UserError(f"counter {self.counter!r} is not one of {', '.join(COUNTERS)}")
+        if self.layout is not None:
+            external.check_layout(self.layout)
+        declared = self.input_shape is not None or self.layout is not None
+        if declared and not external.is_reference(self.model):
+            raise UserError(f"{self.model} declares its input (input_spec): --input-shape and "
+                            "--layout are for model references")
 
 
 def resolve_device(device: str) -> str:
@@ -77,38 +89,84 @@ def settings_of(request: ProfileRequest) -> dict[str, Any]:
     }
 
 
+def _zoo_subject(request: ProfileRequest) -> external.Subject:
+    config = zoo.resolve_config(request.model, **request.overrides)
+
+    def build() -> nn.Module:
+        return zoo.create_model(request.model, **request.overrides)
+
+    clip = (config.in_channels, config.num_frames, config.image_size, config.image_size)
+    return external.Subject(build, clip, "ncthw", config.num_classes,
+                            dataclasses.asdict(config), request.model,
+                            zoo.get_entry(request.model).family)
+
+
+def subject_of(request: ProfileRequest) -> external.Subject:
+    """What ``request.model`` names, ready to measure: a zoo model or a checked reference."""
+    if external.is_reference(request.model):
+        clip = (external.check_input_shape(request.input_shape)
+                if request.input_shape is not None else None)
+        return external.prepare(request.model, request.overrides, clip, request.layout)
+    return _zoo_subject(request)
+
+
 def profile(request: ProfileRequest) -> dict[str, Any]:
     """Measure what ``request`` asks for and return the record.
 
     A real model (with allocated weights) is built only for what needs one: fvcore's count, speed
     and CUDA memory. Everything else runs on fake tensors.
     """
-    config = zoo.resolve_config(request.model, **request.overrides)
-    spec = zoo.InputSpec(config.in_channels, config.num_frames, config.image_size)
+    return measure_subject(subject_of(request), request)
+
+
+def profile_module(
+    module: nn.Module,
+    input_shape: tuple[int, int, int, int] | None,
+    layout: str = "ncthw",
+    metrics: tuple[str, ...] = ("flops", "params", "memory"),
+    **settings: Any,
+) -> dict[str, Any]:
+    """The record of :func:`profile` for a module already built in this process.
+
+    ``input_shape`` is one clip's (C, T, H, W) (None: the module's ``input_spec``); ``layout`` is
+    how the module takes it. ``settings`` are further :class:`ProfileRequest` fields (batch,
+    device, counter, ...). Fake-tensor measurements use a fake copy; fvcore's count, speed and
+    CUDA memory run the module itself (on CUDA it is moved to the GPU).
+    """
+    subject = external.module_subject(module, input_shape, layout)
+    request = ProfileRequest(model=subject.name, metrics=tuple(metrics), **settings)
+    return measure_subject(subject, request)
+
+
+def measure_subject(subject: external.Subject, request: ProfileRequest) -> dict[str, Any]:
+    """The record for a model ready to measure; counts are per clip whatever its layout."""
 
     def shape_for(batch: int) -> tuple[int, ...]:
-        return spec.shape(batch)
+        return (batch, *subject.clip)
 
-    def build() -> nn.Module:
-        return zoo.create_model(request.model, **request.overrides)
-
+    build = subject.build
     real = functools.cache(build)
     record: dict[str, Any] = {
-        "model": request.model,
-        "family": zoo.get_entry(request.model).family,
-        "config": dataclasses.asdict(config),
+        "model": subject.name,
+        "family": subject.family,
+        "config": subject.config,
         "input_shape": list(shape_for(request.batch)),
+        "layout": subject.layout,
+        "model_input_shape": list(external.layout_shape(shape_for(request.batch),
+                                                        subject.layout)),
         "per": "clip",
-        "num_frames": spec.num_frames,
+        "num_frames": subject.clip[1],
     }
     if "params" in request.metrics:
         record["params"] = _parameter_count(build)
     if "flops" in request.metrics:
         record.update(_flops_fields(real, build, shape_for(1), request))
     if "memory" in request.metrics:
-        record["memory"] = dataclasses.asdict(_memory(real, build, shape_for, request, config))
+        record["memory"] = dataclasses.asdict(
+            _memory(real, build, shape_for, request, subject.num_classes))
     if "speed" in request.metrics:
-        record["speed"] = dataclasses.asdict(_speed(real(), shape_for, request, config, record))
+        record["speed"] = dataclasses.asdict(
+            _speed(real(), shape_for, request, subject.num_classes, record))
     record["env"] = environment(request.device, request.flags)
     return record
 
@@ -165,15 +223,15 @@ def _memory(
     build: memory.Build,
     shape_for: memory.ShapeFor,
     request: ProfileRequest,
-    config: Any,
+    num_classes: int,
 ) -> memory.MemoryRecord:
     precision = request.flags.precision
     if request.device == "cuda":
         return memory.measure_cuda(
-            real(), shape_for, request.batch, request.budget_bytes, config.num_classes, precision
+            real(), shape_for, request.batch, request.budget_bytes, num_classes, precision
         )
     return memory.estimate(
-        build, shape_for, request.batch, request.budget_bytes, config.num_classes, precision
+        build, shape_for, request.batch, request.budget_bytes, num_classes, precision
     )
 
 
@@ -181,7 +239,7 @@ def _speed(
     net: nn.Module,
     shape_for: memory.ShapeFor,
     request: ProfileRequest,
-    config: Any,
+    num_classes: int,
     record: dict[str, Any],
 ) -> speed.SpeedRecord:
     flags = request.flags
@@ -200,7 +258,7 @@ def _speed(
             flags.precision,
             request.warmup,
             request.steps,
-            config.num_classes,
+            num_classes,
             record.get("train_flops"),
         )
     finally:

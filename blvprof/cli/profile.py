@@ -5,7 +5,7 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+import model as zoo
+from blvprof import external
 from blvprof.cli.options import (
     DEFAULT_DB,
     Alpha,
@@ -52,11 +54,35 @@ from blvprof.report.summary import (
     add_ratios,
     format_cell,
     header,
+    model_label,
     summarize,
 )
 from blvprof.store import Store, now
 
 stderr = Console(stderr=True)
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="Registered model name (see `blvprof models`), or a reference to a callable that "
+        "returns an nn.Module: path/to/file.py:callable or package.module:callable (importing "
+        "it runs its code)."
+    ),
+]
+InputShape = Annotated[
+    str | None,
+    typer.Option(
+        "--input-shape",
+        help="C,T,H,W of one clip, for a model reference without an input_spec.",
+    ),
+]
+Layout = Annotated[
+    str | None,
+    typer.Option(
+        "--layout",
+        help="How a model reference takes the clip: ncthw (default), ntchw, frames-in-batch "
+        "(N·T, C, H, W) or frames-in-channels (N, T·C, H, W). Counts stay per clip.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -80,6 +106,8 @@ def _request(
     steps: int | None,
     by_module: int,
     seed: int,
+    input_shape: tuple[int, ...] | None = None,
+    layout: str | None = None,
 ) -> ProfileRequest:
     device = resolve_device(device)
     on_gpu = device == "cuda"
@@ -96,7 +124,36 @@ def _request(
         warmup=warmup if warmup is not None else (10 if on_gpu else 2),
         steps=steps if steps is not None else (50 if on_gpu else 5),
         by_module_depth=by_module,
+        input_shape=input_shape,
+        layout=layout,
     )
+
+
+def _split_set(item: str) -> tuple[str, str]:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set expects FIELD=VALUE, got {item!r}")
+    return key.strip(), text.strip()
+
+
+def reference_arguments(
+    reference: str, sets: list[str] | None, **named: int | None
+) -> dict[str, Any]:
+    """A reference's keyword arguments from ``--set NAME=VALUE``, typed as the callable says.
+
+    The zoo's named options (--depth, --frames, ...) are config fields, not arguments: refused.
+    """
+    given = [name for name, value in named.items() if value is not None]
+    if given:
+        raise UserError(f"--{given[0]} is an option of registered models; give {reference} "
+                        "its arguments with --set NAME=VALUE (frames and size: --input-shape)")
+    signature = external.signature_of(external.load_callable(reference), reference)
+    pairs = [_split_set(item) for item in sets or []]
+    return {key: external.parse_argument(signature, key, text) for key, text in pairs}
+
+
+def _input_shape(text: str | None) -> tuple[int, int, int, int] | None:
+    return external.parse_input_shape(text) if text is not None else None
 
 
 def _open_store(db: Any) -> Store:
@@ -104,7 +161,7 @@ def _open_store(db: Any) -> Store:
 
 
 def profile_command(
-    model: Annotated[str, typer.Argument(help="Registered model name (see `blvprof models`).")],
+    model: ModelArg,
     depth: Depth = None,
     frames: Frames = None,
     alpha: Alpha = None,
@@ -127,19 +184,16 @@ def profile_command(
     by_module: ByModule = 0,
     seed: Seed = 0,
     db: Db = DEFAULT_DB,
+    input_shape: InputShape = None,
+    layout: Layout = None,
 ) -> None:
     """Measure one model configuration: MACs, parameters, memory and speed."""
-    overrides = model_overrides(
-        model,
-        sets,
-        depth=depth,
-        frames=frames,
-        alpha=alpha,
-        beta=beta,
-        blending=blending,
-        classes=classes,
-        size=size,
-    )
+    named = dict(depth=depth, frames=frames, alpha=alpha, beta=beta, blending=blending,
+                 classes=classes, size=size)
+    if external.is_reference(model):
+        overrides = reference_arguments(model, sets, **named)
+    else:
+        overrides = model_overrides(model, sets, **named)
     request = _request(
         model,
         overrides,
@@ -155,6 +209,8 @@ def profile_command(
         steps=steps,
         by_module=by_module,
         seed=seed,
+        input_shape=_input_shape(input_shape),
+        layout=layout,
     )
     with _open_store(db) as store:
         started, clock = now(), time.perf_counter()
@@ -176,7 +232,11 @@ def profile_command(
 
 def _print_profile(record: dict[str, Any]) -> None:
     console = Console()
-    table = Table("metric", "value", title=f"{record['model']} {record['input_shape']}")
+    title = f"{record['model']} {record['input_shape']}"
+    if record["family"] == external.FAMILY:
+        title = (f"{model_label(record['family'], None, record['config'])} "
+                 f"{record['input_shape']} as {record['layout']} {record['model_input_shape']}")
+    table = Table("metric", "value", title=title)
     if "macs" in record:
         table.add_row("GMACs / clip (conv+linear)", f"{record['macs'] / 1e9:.2f}")
         table.add_row("GMACs / clip (fvcore total)", f"{record['fvcore_macs'] / 1e9:.2f}")
@@ -225,8 +285,17 @@ def _by_module_table(by_module: dict[str, int], total_macs: int) -> Table:
 
 
 def compare_command(
-    models: Annotated[list[str], typer.Argument(help="Models; ratios are to the first.")],
-    frames: Annotated[str, typer.Option("--frames", help="Comma list of input frames.")] = "16",
+    models: Annotated[
+        list[str], typer.Argument(help="Models or model references; ratios are to the first.")
+    ],
+    frames: Annotated[
+        str | None,
+        typer.Option(
+            "--frames",
+            help="Comma list of input frames (default: T of --input-shape, else 16). For a "
+            "model reference, the clip's T (and its num_frames argument when it takes one).",
+        ),
+    ] = None,
     depth: Annotated[str | None, typer.Option("--depth", help="Comma list of depths.")] = None,
     size: Size = None,
     classes: Classes = None,
@@ -236,7 +305,14 @@ def compare_command(
     memory_budget: Budget = "16GiB",
     json_out: Json = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print the table as CSV.")] = False,
-    sets: Sets = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="FIELD=VALUE (repeatable): a config field or a callable's argument, given to "
+            "each model that has it.",
+        ),
+    ] = None,
     precision: Precision = "fp32",
     channels_last: ChannelsLast = False,
     compile_: Compile = False,
@@ -245,15 +321,23 @@ def compare_command(
     steps: Steps = None,
     seed: Seed = 0,
     db: Db = DEFAULT_DB,
+    input_shape: InputShape = None,
+    layout: Layout = None,
 ) -> None:
     """Profile a grid of models × frames × depths and print one table with ratios."""
-    frame_list = parse_csv_ints(frames, "--frames")
+    clip = _input_shape(input_shape)
+    if (clip is not None or layout is not None) and not any(map(external.is_reference, models)):
+        raise UserError("--input-shape and --layout are for model references (FILE.py:CALLABLE)")
+    frame_list = parse_csv_ints(frames or (str(clip[1]) if clip else "16"), "--frames")
     depths: list[int | None] = list(parse_csv_ints(depth, "--depth")) if depth else [None]
-    grid = [(m, f, d) for d in depths for f in frame_list for m in models]
+    grid = _GridOptions(size, classes, clip, _sets_by_model(models, sets))
+    points = _dedupe(
+        [_point(m, f, d, grid) for d in depths for f in frame_list for m in models]
+    )
     requests = [
         _request(
-            m,
-            model_overrides(m, sets, frames=f, depth=d, size=size, classes=classes),
+            model,
+            overrides,
             metrics,
             batch,
             device,
@@ -266,17 +350,97 @@ def compare_command(
             steps=steps,
             by_module=0,
             seed=seed,
+            input_shape=point_clip,
+            layout=layout if external.is_reference(model) else None,
         )
-        for m, f, d in grid
+        for model, overrides, point_clip in points
     ]
     records = _run_grid(requests, db)
-    rows = add_ratios([summarize(r) for r in records])
+    # one depth: a model reference (which has none) is compared at the same frames
+    groups = ("frames",) if len(depths) == 1 else ("frames", "depth")
+    rows = add_ratios([summarize(r) for r in records], groups)
     if json_out:
         print(json.dumps({"rows": rows, "records": records}, default=str))
     elif csv_out:
         _write_csv(rows)
     else:
         _print_compare(rows, records)
+
+
+@dataclass(frozen=True)
+class _GridOptions:
+    """What every point of a comparison shares."""
+
+    size: int | None
+    classes: int | None
+    clip: tuple[int, int, int, int] | None
+    sets: dict[str, list[str]]  # the --set items each model takes
+
+
+def _has(model: str, key: str) -> bool:
+    if external.is_reference(model):
+        signature = external.signature_of(external.load_callable(model), model)
+        return signature.open or key in signature.types
+    zoo.get_entry(model)  # an unknown name is its own error
+    try:
+        zoo.registry.field_type(model, key)
+    except ValueError:
+        return False
+    return True
+
+
+def _sets_by_model(models: list[str], sets: list[str] | None) -> dict[str, list[str]]:
+    """Each ``--set`` goes to the models that have its field; one that none has is an error.
+
+    One model gets every item, so its own message names a field it lacks.
+    """
+    items = sets or []
+    if len(set(models)) == 1:
+        return {models[0]: items}
+    given: dict[str, list[str]] = {m: [] for m in models}
+    for item in items:
+        key, _ = _split_set(item)
+        holders = [m for m in given if _has(m, key)]
+        if not holders:
+            raise UserError(f"--set {item}: no model compared has {key!r} "
+                            f"(models: {', '.join(given)})")
+        for m in holders:
+            given[m].append(item)
+    return given
+
+
+Point = tuple[str, dict[str, Any], tuple[int, int, int, int] | None]
+
+
+def _point(model: str, frames: int, depth: int | None, grid: _GridOptions) -> Point:
+    """(model, overrides or arguments, clip shape) of one comparison point."""
+    if not external.is_reference(model):
+        overrides = model_overrides(model, grid.sets[model], frames=frames, depth=depth,
+                                    size=grid.size, classes=grid.classes)
+        return model, overrides, None
+    arguments = reference_arguments(model, grid.sets[model])
+    takes = external.signature_of(external.load_callable(model), model).types
+    for name, value in (("depth", depth), ("num_classes", grid.classes)):
+        if value is not None and name in takes:
+            arguments.setdefault(name, value)
+    if grid.clip is None:  # the model declares its input: frames reach it as an argument
+        if "num_frames" in takes:
+            arguments.setdefault("num_frames", frames)
+        return model, arguments, None
+    channels, _, height, width = grid.clip
+    side = (grid.size, grid.size) if grid.size else (height, width)
+    return model, arguments, (channels, frames, *side)
+
+
+def _dedupe(points: list[Point]) -> list[Point]:
+    """A reference without a depth argument is one point per frame count, not one per depth."""
+    seen, unique = set(), []
+    for point in points:
+        signature = (point[0], json.dumps(point[1], sort_keys=True, default=str), point[2])
+        if signature not in seen:
+            seen.add(signature)
+            unique.append(point)
+    return unique
 
 
 def _run_grid(requests: list[ProfileRequest], db: Any) -> list[dict[str, Any]]:
@@ -319,7 +483,10 @@ def _print_compare(rows: list[dict[str, Any]], records: list[dict[str, Any]]) ->
     columns = _columns(rows)
     table = Table(*[header(c) for c in columns], title=f"ratios are to {rows[0]['model']}")
     for row in rows:
-        table.add_row(*[format_cell(c, row.get(c)) for c in columns])
+        cells = [format_cell(c, row.get(c)) for c in columns]
+        if row.get("family") == external.FAMILY:  # a reference is named with its arguments
+            cells[columns.index("model")] = row["label"]
+        table.add_row(*cells)
     console = Console()
     console.print(table)
     methods = {r["memory"]["method"] for r in records if "memory" in r}

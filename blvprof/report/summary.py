@@ -37,10 +37,18 @@ FAMILY_NAMES: dict[str, str] = {
 }
 
 
+def external_label(config: dict[str, Any]) -> str:
+    """'nets/x.py:Net(width=8)': a model from outside the zoo, by its reference and arguments."""
+    arguments = ", ".join(f"{k}={v}" for k, v in config.get("arguments", {}).items())
+    return f"{config['callable']}({arguments})"
+
+
 def model_label(family: str, depth: int | None, config: dict[str, Any] | None = None) -> str:
     """A reader's name for a model: 'TSN-R50', 'bLVNet-TAM-101', 'bLVNet-50 (no TAM)', and
     'bLVNet-TAM-50 (reference mode)' for the official operator sequence."""
     config = config or {}
+    if family == "external":
+        return external_label(config)
     suffix = " (reference mode)" if config.get("reference") else ""
     if family == "i3d" and config.get("slow_only"):
         prefix = "SlowOnly-R"
