@@ -10,6 +10,8 @@ never code.
 
 import dataclasses
 import re
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,11 @@ _TAM_TAP = re.compile(
 )
 _NAMED_TAPS = {"prev": 0, "curr": 1, "next": 2}
 _SHOWN = 6  # keys listed per kind in an error message
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
+_PICKLE_PROTO = 0x80  # the legacy format: a pickle, which opens with the PROTO opcode
+_UNSAFE_GLOBAL = re.compile(r"unsupported global:? (?:GLOBAL )?(\S+?)\.?(?:\s|$)", re.IGNORECASE)
+# torch's own advice in a weights-only failure: to load unsafely. Never passed on to the user.
+_TORCH_ADVICE = ("weights only load failed", "weights_only", "file an issue", "documentation")
 
 
 class CheckpointError(ValueError):
@@ -33,16 +40,51 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    _check_format(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns of pickle protocols: noise beside the line
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a corrupt file or one holding pickled code
-        raise CheckpointError(f"checkpoint {path} cannot be read safely: {error}") from error
+        raise CheckpointError(_load_failure(path, error)) from error
     state = payload.get("state_dict", payload) if isinstance(payload, Mapping) else None
     if not isinstance(state, Mapping) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
         raise CheckpointError(f"checkpoint {path} holds no state dict of tensors")
     return dict(state)
+
+
+def _check_format(path: Path) -> None:
+    """Name what the file is when it is no checkpoint at all, before torch's unpickler tries it."""
+    with path.open("rb") as handle:
+        head = handle.read(len(_ZIP_MAGIC))
+    if not head:
+        raise CheckpointError(f"checkpoint {path} is empty")
+    if head == _ZIP_MAGIC:
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt: its zip archive "
+                                  "has no end (was the copy or the save cut short?)")
+    elif head[0] != _PICKLE_PROTO:
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a torch.save "
+                              "archive nor a pickle)")
+
+
+def _load_failure(path: Path, error: Exception) -> str:
+    """One line on why torch.load(weights_only=True) failed, without torch's advice to load
+    unsafely: a checkpoint holds tensors and plain data, and a file that holds code is refused."""
+    text = str(error)
+    unsafe = _UNSAFE_GLOBAL.search(text)
+    if unsafe:
+        return (f"checkpoint {path} is refused: it holds {unsafe.group(1)}, code rather than "
+                "tensors and plain data (checkpoints are never loaded in a way that runs code)")
+    if isinstance(error, EOFError | zipfile.BadZipFile) or "central directory" in text:
+        return f"checkpoint {path} is truncated or corrupt"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = next((line for line in lines
+                   if not any(advice in line.lower() for advice in _TORCH_ADVICE)), "")
+    return (f"{path} is not a readable PyTorch checkpoint (corrupt, or some other pickle): "
+            f"{type(error).__name__} {reason}".rstrip())
 
 
 def convert_official(

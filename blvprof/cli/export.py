@@ -10,7 +10,7 @@ import typer
 
 from blvprof.cli.options import DEFAULT_DB, Db
 from blvprof.errors import UserError
-from blvprof.store import Store, flatten
+from blvprof.store import Store, check_writable_folder, flatten
 
 FORMATS = ("csv", "json", "parquet")
 
@@ -28,9 +28,15 @@ def export(
     """Export every run in the store as one flat table (nested fields become dotted columns)."""
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    if not db.exists():
+    if not db.is_file():
         raise UserError(f"results store {db} does not exist")
+    if out is not None:
+        _check_out(out)
     with Store(db) as store:
+        studies = store.studies()
+        if study is not None and study not in studies:  # as `report` refuses it
+            known = ", ".join(studies) or "none"
+            raise UserError(f"study {study!r} is not in {db} (studies: {known})")
         runs = store.runs(study=study)
     rows = flatten(runs)
     if fmt == "json":
@@ -46,6 +52,14 @@ def export(
         frame.to_parquet(out, index=False)
     except ImportError:
         raise UserError('parquet export needs pyarrow: pip install "blvprof[parquet]"') from None
+    except OSError as error:
+        raise UserError(f"cannot write the export to {out}: {error.strerror or error}") from None
+
+
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name")
+    check_writable_folder(out.parent, f"cannot write the export to {out}")
 
 
 def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -58,4 +72,7 @@ def _emit(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text)
+        try:
+            out.write_text(text)
+        except OSError as error:
+            raise UserError(f"cannot write the export to {out}: {error.strerror}") from None

@@ -9,9 +9,9 @@ import typer
 from blvprof.cli.options import DEFAULT_DB, Db
 from blvprof.errors import UserError
 from blvprof.report.study_report import render_store
-from blvprof.store import Store
+from blvprof.store import Store, check_writable_folder
 
-DEFAULT_OUT = Path("reports")
+DEFAULT_OUT = Path("runs") / "reports"  # ignored by git; the committed ones: --out reports
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +20,10 @@ def register(app: typer.Typer) -> None:
 
 def report(
     db: Db = DEFAULT_DB,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = DEFAULT_OUT,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the reports (the committed ones: --out "
+                           "reports).")
+    ] = DEFAULT_OUT,
     study: Annotated[str | None, typer.Option("--study", help="Only this study.")] = None,
 ) -> None:
     """Render one markdown report per study (plus the paper-claims report) and an index."""
@@ -34,8 +37,15 @@ def report(
         rows = store.runs(study=study)
     if not rows:
         raise UserError(f"results store {db} has no runs")
+    check_writable_folder(out, f"cannot write the reports to {out}")
     command = ["blvprof", "report", "--db", str(db), "--out", str(out)]
     if study is not None:
         command += ["--study", study]
-    for path in render_store(rows, out, shlex.join(command)):
+    try:
+        paths = render_store(rows, out, shlex.join(command))
+    except OSError as error:  # the folder went away or filled up: say what was being written
+        target = error.filename or out
+        raise UserError(f"cannot write the reports to {out}: {target}: "
+                        f"{error.strerror or error}") from None
+    for path in paths:
         print(path)

@@ -24,11 +24,12 @@ from blvprof.cli.options import (
     Json,
     Seed,
     Sets,
+    bounded,
     model_overrides,
 )
 from blvprof.errors import UserError
 from blvprof.measure.env import Flags, environment
-from blvprof.store import Run, Store, now
+from blvprof.store import Run, Store, check_store_path, check_writable_folder, now
 from blvprof.train import TrainingDiverged, TrainSpec, train_model
 from blvprof.train.checkpoint import CHECKPOINT_FILE
 from blvprof.train.distributed import launched_processes
@@ -39,15 +40,30 @@ Data = Annotated[
         "--data", help="synthetic[:classes=10,samples=2000,seed=0], frames:ROOT or videos:ROOT."
     ),
 ]
-Epochs = Annotated[int, typer.Option("--epochs", help="Epochs to train.")]
-TrainBatch = Annotated[int, typer.Option("--batch", help="Clips per step in each process.")]
-Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine decay to zero).")]
-WeightDecay = Annotated[
-    float, typer.Option("--wd", help="Weight decay (not on BN parameters and biases).")
+Epochs = Annotated[int, typer.Option("--epochs", help="Epochs to train.", **bounded("epochs"))]
+TrainBatch = Annotated[
+    int, typer.Option("--batch", help="Clips per step in each process.", **bounded("batch"))
 ]
-WarmupEpochs = Annotated[float, typer.Option("--warmup", help="Epochs of linear LR warm-up.")]
-TrainSize = Annotated[int, typer.Option("--size", help="Input side in pixels.")]
-Workers = Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")]
+Lr = Annotated[
+    float,
+    typer.Option("--lr", help="Peak learning rate (cosine decay to zero).", **bounded("lr")),
+]
+WeightDecay = Annotated[
+    float,
+    typer.Option("--wd", help="Weight decay (not on BN parameters and biases).",
+                 **bounded("weight_decay")),
+]
+WarmupEpochs = Annotated[
+    float,
+    typer.Option("--warmup", help="Epochs of linear LR warm-up.", **bounded("warmup_epochs")),
+]
+TrainSize = Annotated[
+    int, typer.Option("--size", help="Input side in pixels.", **bounded("image_size"))
+]
+Workers = Annotated[
+    int,
+    typer.Option("--workers", help="DataLoader worker processes.", **bounded("loader_workers")),
+]
 Dense = Annotated[bool, typer.Option("--dense", help="Strided instead of segment sampling.")]
 SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable samples.")]
 Deterministic = Annotated[
@@ -62,10 +78,14 @@ OutDir = Annotated[
 ]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from --out/last.pt.")]
 MaxTrainBatches = Annotated[
-    int | None, typer.Option("--max-train-batches", help="Cap on training steps per epoch.")
+    int | None,
+    typer.Option("--max-train-batches", help="Cap on training steps per epoch.",
+                 **bounded("max_train_batches")),
 ]
 MaxValBatches = Annotated[
-    int | None, typer.Option("--max-val-batches", help="Cap on validation batches per epoch.")
+    int | None,
+    typer.Option("--max-val-batches", help="Cap on validation batches per epoch.",
+                 **bounded("max_val_batches")),
 ]
 
 
@@ -124,6 +144,7 @@ def train_command(
         max_val_batches=max_val_batches,
     )
     out_dir = _out_dir(out, model, resume)
+    check_store_path(db)  # before training: a run must not be lost to a bad --db at its end
     started, clock = now(), time.perf_counter()
     try:
         record = train_model(
@@ -155,8 +176,11 @@ def _out_dir(out: Path | None, model: str, resume: bool) -> Path:
         if resume:
             raise UserError("--resume needs --out, the folder of the run to continue")
         return Path("runs") / f"{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the checkpoints")
     if not resume and (out / CHECKPOINT_FILE).exists():
         raise UserError(f"{out} already holds a run; pass --resume or choose another --out")
+    check_writable_folder(out, f"cannot write checkpoints to {out}")
     return out
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from model import create_model
-from model.checkpoints import CheckpointError, save_checkpoint
+from model.checkpoints import CheckpointError, read_state_dict, save_checkpoint
 from tests.model.official_fixture import fill_state, load_fixture
 
 SMALL = dict(depth=26, beta=2, base_width=8, num_frames=4, num_classes=5, image_size=64)
@@ -50,8 +50,47 @@ class Payload:
 def test_pickled_objects_are_refused(tmp_path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"state_dict": {}, "payload": Payload()}, path)
-    with pytest.raises(CheckpointError, match="cannot be read safely"):
+    with pytest.raises(CheckpointError, match=r"is refused: it holds .*Payload") as error:
         create_model("blvnet_tam", checkpoint=str(path), **SMALL)
+    assert "weights_only" not in str(error.value) and "\n" not in str(error.value)
+
+
+class Code:
+    """Unpickles to a call of os.system: the classic malicious checkpoint."""
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, ("true",))
+
+
+def _good(path) -> bytes:
+    torch.save({"a": torch.zeros(1000)}, path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("code", "is refused: it holds posix.system, code rather than tensors"),
+    (b"epoch 1 loss 0.3\n", "is not a PyTorch checkpoint (neither a torch.save archive nor"),
+    (bytes(range(256)) * 16, "is not a PyTorch checkpoint"),
+    (b"\x80\x02" + bytes(range(200)), "is not a readable PyTorch checkpoint"),
+    ("truncated", "is truncated or corrupt"),
+    (b"", "is empty"),
+])
+def test_unreadable_checkpoints_name_the_cause(content, reason, tmp_path) -> None:
+    path = tmp_path / "bad.pt"
+    if content == "code":
+        torch.save({"state_dict": {"a": torch.zeros(1)}, "x": Code()}, path)
+    elif content == "truncated":
+        whole = _good(tmp_path / "good.pt")
+        path.write_bytes(whole[: len(whole) // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError) as error:
+        read_state_dict(path)
+    message = str(error.value)
+    assert reason in message
+    assert "weights_only" not in message and "\n" not in message  # never torch's unsafe advice
 
 
 def test_missing_file(tmp_path) -> None:
