@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import model as zoo
+from blvprof import external
 from blvprof.errors import UserError
 from blvprof.limits import BOUNDS, check, check_all
 from blvprof.measure.units import parse_bytes
@@ -136,6 +137,10 @@ def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "s
         raise StudyError(f"{source}: the grid is empty")
     speed = _speed(data["speed"], defaults, source) if "speed" in data else None
     _check_defaults(defaults, [*points, *(speed.points if speed else ())], source)
+    references = [p.model for p in points if external.is_reference(p.model)]
+    if "train" in data and references:
+        raise StudyError(f"{source}: [train]: {references[0]} is a model reference; training "
+                         "one is not supported yet (profile it: drop [train])")
     return Study(
         name=name,
         description=_typed(info, "description", str, source, "study", ""),
@@ -172,6 +177,8 @@ def expand(block: Mapping[str, Any], defaults: Mapping[str, Any], source: str,
     for model_name in models:
         if not isinstance(model_name, str):
             raise StudyError(f"{source}: {where}.model: expected a model name, got {model_name!r}")
+        if external.is_reference(model_name):  # import it now: a bad one fails here, once
+            _check_reference(model_name, source, where)
         base = {k: v for k, v in defaults.items() if _has_field(model_name, k)}
         for combo in itertools.product(*value_lists):
             overrides = {**base, **dict(zip(keys, combo, strict=True))}
@@ -192,12 +199,24 @@ def _check_defaults(defaults: Mapping[str, Any], points: list[Point], source: st
 def _validate(model_name: str, overrides: dict[str, Any], source: str, where: str) -> None:
     try:
         check_all(overrides, f"{where}.")
-        zoo.resolve_config(model_name, **overrides)
+        if external.is_reference(model_name):
+            external.check_point(model_name, overrides)
+        else:
+            zoo.resolve_config(model_name, **overrides)
     except ValueError as error:
         raise StudyError(f"{source}: {where}: {error}") from None
 
 
+def _check_reference(model_name: str, source: str, where: str) -> None:
+    try:
+        external.load_callable(model_name)
+    except UserError as error:
+        raise StudyError(f"{source}: {where}.model: {error}") from None
+
+
 def _has_field(model_name: str, key: str) -> bool:
+    if external.is_reference(model_name):
+        return external.accepts(model_name, key)
     try:
         zoo.registry.field_type(model_name, key)
     except ValueError:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import model as zoo
+from blvprof import external
 from blvprof.errors import UserError, is_out_of_memory
 from blvprof.store import Heartbeat, Holder, Run, Store, digest, now
 from blvprof.study import Point, Study
@@ -110,6 +111,8 @@ def _task(study_name: str, kind: str, point: Point, request: dict[str, Any],
           train: dict[str, Any] | None, gpu: str | None = None) -> Task:
     what = {"kind": kind, "model": point.model, "overrides": point.overrides,
             "request": request, "train": train}
+    if external.is_reference(point.model):  # an edited model file is a new run
+        what["source"] = external.source_digest(point.model)
     key = digest({**what, "gpu": gpu} if gpu else what)  # a CPU key is what it always was
     legacy = None
     if request["device"] == "cpu":
@@ -143,7 +146,9 @@ def plan(study: Study, quick: bool = False, store_name: str | None = None,
                  "counter": "flop_counter"}
         size = s.quick_size if quick else s.size
         for point in s.points:
-            sized = Point(point.model, {**point.overrides, "image_size": size})
+            sized = Point(point.model, external.resized(point.overrides, size)
+                          if external.is_reference(point.model)
+                          else {**point.overrides, "image_size": size})
             tasks.append(_task(name, "profile", sized, timed, None, gpu))
     return tasks
 
@@ -160,7 +165,7 @@ def execute(task: Task) -> Outcome:
     started, clock = now(), time.perf_counter()
     overrides = dict(task.overrides)
     result: dict[str, Any] | None = None
-    env = None
+    env = config = None
     try:
         request_fields = dict(task.request)
         device = resolve_device(request_fields.pop("device"))
@@ -175,17 +180,21 @@ def execute(task: Task) -> Outcome:
                 raise RuntimeError(f"training stopped: {train_record['stopped']}")
             train_record.pop("config", None)  # the row's config column holds it
             overrides.update(image_size=spec.size, num_classes=train_record["num_classes"])
+        inputs: dict[str, Any] = {}
+        if external.is_reference(task.model):  # the point's input keys are not arguments
+            arguments, clip, layout = external.split_point(overrides)
+            overrides, inputs = arguments, {"input_shape": clip, "layout": layout}
         request = ProfileRequest(model=task.model, overrides=overrides, device=device,
-                                 flags=Flags(precision=precision), **request_fields)
+                                 flags=Flags(precision=precision), **inputs, **request_fields)
         record = profile(request)
         env = record.pop("env")
-        record.pop("config")
+        config = record.pop("config")
         result = {**record, "train": train_record} if train_record is not None else record
         status, error = "ok", None
     except Exception as failure:  # recorded, never raised: one bad run must not stop a sweep
         status, error = _classify(failure)
-    return Outcome(task, status, _config(task.model, overrides), result, env, error, started,
-                   now(), time.perf_counter() - clock)
+    return Outcome(task, status, config or _config(task.model, overrides), result, env, error,
+                   started, now(), time.perf_counter() - clock)
 
 
 def _classify(failure: BaseException) -> tuple[str, str]:
@@ -194,6 +203,8 @@ def _classify(failure: BaseException) -> tuple[str, str]:
 
 
 def _config(model_name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    if external.is_reference(model_name):
+        return external.point_config(model_name, overrides)
     try:
         return dataclasses.asdict(zoo.resolve_config(model_name, **overrides))
     except ValueError:
@@ -204,7 +215,7 @@ def record(store: Store, outcome: Outcome) -> None:
     task = outcome.task
     store.add(Run(
         study=task.study, key=task.key, kind=task.kind, model=task.model,
-        family=zoo.get_entry(task.model).family, config=outcome.config,
+        family=external.family_of(task.model), config=outcome.config,
         settings={**task.request, "train": task.train}, result=outcome.result, env=outcome.env,
         status=outcome.status, error=outcome.error, started_at=outcome.started_at,
         finished_at=outcome.finished_at, duration_s=outcome.duration_s,
