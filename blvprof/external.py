@@ -527,3 +527,10 @@ def check_point(text: str, overrides: dict[str, Any]) -> None:
     """A study point: the callable exists and takes these arguments; the input keys parse."""
     arguments, _, _ = split_point(overrides)
     check_arguments(signature_of(load_callable(text), text), arguments)
+
+
+def point_config(text: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """What a study row says a reference's point is when it failed before being measured."""
+    arguments = {k: v for k, v in overrides.items() if k not in INPUT_KEYS}
+    return {"callable": text, "arguments": arguments,
+            **{k: overrides[k] for k in INPUT_KEYS if k in overrides}}

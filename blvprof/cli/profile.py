@@ -356,9 +356,7 @@ def compare_command(
         for model, overrides, point_clip in points
     ]
     records = _run_grid(requests, db)
-    # one depth: a model reference (which has none) is compared at the same frames
-    groups = ("frames",) if len(depths) == 1 else ("frames", "depth")
-    rows = add_ratios([summarize(r) for r in records], groups)
+    rows = add_ratios([summarize(r) for r in records])
     if json_out:
         print(json.dumps({"rows": rows, "records": records}, default=str))
     elif csv_out:

@@ -136,7 +136,8 @@ def add_ratios(
 ) -> list[dict[str, Any]]:
     """Each row gains '<metric>_ratio' = its value / the reference model's at the same group.
 
-    The reference is ``reference_model`` or the first row's model.
+    The reference is ``reference_model`` or the first row's model. A row without a group key (a
+    model reference has no depth) takes the one reference that matches its other keys, if one.
     """
     if not rows:
         return rows
@@ -146,7 +147,7 @@ def add_ratios(
     }
     out = []
     for row in rows:
-        reference = references.get(tuple(row.get(k) for k in group_keys))
+        reference = _reference_for(row, references, group_keys)
         extra = {
             f"{metric}_ratio": ratio(row.get(metric), reference.get(metric) if reference else None)
             for metric in RATIO_METRICS
@@ -154,6 +155,21 @@ def add_ratios(
         }
         out.append({**row, **extra})
     return out
+
+
+def _reference_for(
+    row: dict[str, Any],
+    references: dict[tuple[Any, ...], dict[str, Any]],
+    group_keys: tuple[str, ...],
+) -> dict[str, Any] | None:
+    group = tuple(row.get(k) for k in group_keys)
+    if group in references or None not in group:
+        return references.get(group)
+    matches = [
+        r for key, r in references.items()
+        if all(g is None or g == k for g, k in zip(group, key, strict=True))
+    ]
+    return matches[0] if len(matches) == 1 else None
 
 
 def format_cell(key: str, value: Any) -> str:
