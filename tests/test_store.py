@@ -3,12 +3,16 @@
 import dataclasses
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
 
 from blvprof.errors import UserError
-from blvprof.store import Run, Store, flatten
+from blvprof import store as store_module
+from blvprof.store import Holder, Run, Store, check_store_path, flatten
 from tests.cli.run import run as run_cli
 
 
@@ -96,3 +100,47 @@ def test_export_errors(tmp_path, capsys, monkeypatch) -> None:
     result = run_cli(["export", "--db", str(tmp_path / "none.db"), "--format", "xls"],
                      capsys, monkeypatch)
     assert result.code == 2 and "--format 'xls'" in result.err
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid  # reaped: no process has this pid now (pids are not reused at once)
+
+
+def test_claims_split_runs_and_a_stale_claim_is_taken_over(tmp_path) -> None:
+    a = Holder.this_process()
+    b = Holder("host-b:1:x", "another-host", 1)
+    dead = Holder(f"{a.host}:dead:x", a.host, _dead_pid())
+    with Store(tmp_path / "r.db") as store:
+        assert store.claim("s", "k1", a) == "claimed"
+        assert store.claim("s", "k1", a) == "claimed"  # its own claim: still its own
+        assert store.claim("s", "k1", b) == "held"  # a live holder keeps it
+        store.add(a_run("k1"))
+        assert store.claim("s", "k1", b) == "finished"
+        assert store.claim("s", "k2", dead) == "claimed"
+        assert store.claim("s", "k2", a) == "claimed"  # its holder's process is gone: stale
+        assert store.claim("s", "k3", b) == "claimed"  # on another host: only the lease counts
+        assert store.claim("s", "k3", a) == "held"
+        old = time.time() - store_module.LEASE_S - 1
+        store._db.execute("UPDATE claims SET heartbeat = ? WHERE key = 'k3'", (old,))
+        store._db.commit()
+        assert store.claim("s", "k3", a) == "claimed"  # not renewed within the lease: stale
+        store.release(a, "s", "k2")
+        assert [key for _, key, _ in store.claims()] == ["k1", "k3"]
+        store.release(a)
+        assert store.claims() == []
+
+
+def test_store_paths_are_checked_without_creating_anything(tmp_path) -> None:
+    other = tmp_path / "notes.db"
+    other.write_text("not sqlite")
+    for path, reason in ((tmp_path, "is a folder"), (other, "is not a results store"),
+                         (other / "r.db", "is not a folder")):
+        with pytest.raises(UserError, match=reason):
+            check_store_path(path)
+    check_store_path(tmp_path / "new" / "r.db")  # can be made: fine, and nothing is made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+    with Store(tmp_path / "r.db"):
+        pass
+    check_store_path(tmp_path / "r.db")  # an existing store is fine
