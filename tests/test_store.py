@@ -10,8 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from blvprof.errors import UserError
 from blvprof import store as store_module
+from blvprof.errors import UserError
 from blvprof.store import Holder, Run, Store, check_store_path, flatten
 from tests.cli.run import run as run_cli
 
