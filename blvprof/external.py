@@ -126,7 +126,8 @@ def load_callable(text: str) -> Callable[..., Any]:
                             f"it defines: {', '.join(defined) or 'no callables'}")
         found = getattr(found, part)
     if not callable(found):
-        raise UserError(f"{ref.text}: {ref.attribute} is a {type(found).__name__}, not a callable")
+        kind = type(found).__name__
+        raise UserError(f"{ref.text}: {ref.attribute} is not callable (type {kind})")
     return typing.cast(Callable[..., Any], found)
 
 
@@ -406,7 +407,7 @@ def _call(fn: Callable[..., Any], arguments: dict[str, Any], label: str) -> nn.M
     except Exception as error:
         raise UserError(f"{label} raised {_first_line(error)}") from None
     if not isinstance(net, nn.Module):
-        raise UserError(f"{label} returned a {type(net).__name__}, not a torch.nn.Module")
+        raise UserError(f"{label} returned {type(net).__name__}, not a torch.nn.Module")
     return net
 
 
