@@ -24,6 +24,7 @@ from blvprof.sweep import (
     Outcome,
     Summary,
     Task,
+    check_ray_address,
     plan,
     progress_printer,
     resolve_target,
@@ -82,6 +83,8 @@ def _prepare(study: Study, db: Path, executor: str, workers: int | None, address
         raise UserError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     check_store_path(db)
     target = resolve_target(device or study.measure.device, executor, address)
+    if executor == "ray" and address is not None:
+        check_ray_address(address)  # seconds and one line, not minutes of Ray's retries
     sweep = Sweep(study, store_name or study.name,
                   plan(study, quick=quick, store_name=store_name, target=target),
                   workers or study.resources.workers)
