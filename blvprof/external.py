@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 import types
 import typing
@@ -313,9 +314,10 @@ def check_layout(layout: str) -> str:
 
 
 def parse_input_shape(text: str) -> ClipShape:
-    """'C,T,H,W' (one clip) as four positive integers."""
+    """'C,T,H,W' (one clip) as four positive integers; 'CxTxHxW' too, where commas separate
+    a grid's values (``ablate --set input_shape=3x8x224x224``)."""
     try:
-        values = tuple(int(v) for v in text.split(","))
+        values = tuple(int(v) for v in re.split(r"[,x]", text))
     except ValueError:
         values = ()
     if len(values) != 4 or min(values) < 1:
@@ -507,11 +509,18 @@ def module_subject(module: nn.Module, clip: ClipShape | None, layout: str | None
 
 
 def split_point(overrides: dict[str, Any]) -> tuple[dict[str, Any], ClipShape | None, str | None]:
-    """A study point's overrides as (callable arguments, clip shape, layout)."""
+    """A study point's overrides as (callable arguments, clip shape, layout).
+
+    A ``num_frames`` argument is the clip's T too, so a grid over frames can mix zoo models and
+    references.
+    """
     arguments = {k: v for k, v in overrides.items() if k not in INPUT_KEYS}
     shape = overrides.get("input_shape")
     clip = parse_input_shape(shape) if isinstance(shape, str) else (
         check_input_shape(shape) if shape is not None else None)
+    frames = arguments.get("num_frames")
+    if clip is not None and isinstance(frames, int) and not isinstance(frames, bool):
+        clip = (clip[0], frames, clip[2], clip[3])
     layout = overrides.get("layout")
     return arguments, clip, check_layout(layout) if layout is not None else None
 

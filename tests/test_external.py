@@ -199,3 +199,19 @@ def test_a_bad_reference_in_a_study_names_the_file_and_grid(nets, tmp_path, grid
     with pytest.raises(UserError, match=message) as caught:
         load_study(path)
     assert str(caught.value).startswith(f"{path}: grid[0]")
+
+
+def test_a_module_reference_imports_by_name(nets, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(nets.parent))
+    by_module = _profile("nets:Net3D", input_shape=CLIP, metrics=("flops",),
+                         counter="flop_counter")
+    by_file = _profile(f"{nets}:Net3D", input_shape=CLIP, metrics=("flops",),
+                       counter="flop_counter")
+    assert by_module["macs"] == by_file["macs"]
+    assert by_module["config"]["source"] == by_file["config"]["source"]  # the same file
+
+
+def test_a_study_point_frames_set_the_clip_and_the_argument() -> None:
+    arguments, clip, layout = external.split_point(
+        {"num_frames": 8, "input_shape": "3x4x32x32", "layout": "ntchw", "width": 4})
+    assert (arguments, clip, layout) == ({"num_frames": 8, "width": 4}, (3, 8, 32, 32), "ntchw")
