@@ -14,10 +14,18 @@ from blvprof.profile import METRICS
 
 
 def bounded(name: str) -> dict[str, Any]:
-    """``min``/``max`` for a Typer option from :data:`blvprof.limits.BOUNDS` (one place)."""
-    bound = BOUNDS[name]
-    kind = int if float(bound.low).is_integer() and float(bound.high).is_integer() else float
-    return {"min": kind(bound.low), "max": kind(bound.high)}
+    """Option settings that check a value against ``name``'s entry in :data:`BOUNDS` (one place),
+    with a message that names the field and the value: ``num_frames=0 is out of range: …``."""
+    if name not in BOUNDS:
+        raise KeyError(f"no bound for {name!r}")
+
+    def within(value: Any) -> Any:
+        try:
+            return value if value is None else check(name, value)
+        except UserError as error:
+            raise typer.BadParameter(str(error)) from None
+
+    return {"callback": within}
 
 
 Depth = Annotated[
