@@ -8,6 +8,13 @@ gradient (about 2× faster than whole-tensor passes on 16×256×40×40 maps). Wh
 counters still see a convolution's MACs (formulas registered below; TorchScript tracers see the
 conv3d formulation instead, see ``model.temporal``), and torch.compile sees single nodes.
 
+That is the CPU. On a GPU each multiply-add would be a kernel launch and the chunks one chunk, so
+there the ops run ``tam_terms`` and ``tam_terms_backward`` (the same terms as plain tensor
+operations) compiled by inductor into a few fused kernels, which allocate nothing of full size but
+the outputs and the input gradient: what the fake implementations allocate, so the memory
+estimate holds there too. Under torch.compile on a GPU, ``model.temporal`` traces the terms
+themselves, to be fused with the layers around them.
+
 ``temporal::tam`` is a TAM over the ``frames`` frames of each clip, stored frame by frame:
 (N*T, C, H, W), any memory format. ``temporal::tam_pairs`` is a TAM over 2·``pairs`` frames that
 returns the odd and the even frames as two tensors; with ``duplicated`` its input holds one map per
@@ -17,9 +24,12 @@ period·t + p.
 """
 
 import functools
+import types
+from collections.abc import Callable
 from math import prod
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.flop_counter import register_flop_formula
 
@@ -29,7 +39,6 @@ Term = tuple[int, int, int, int]  # (output block, input block, frame shift, tap
 CHUNK_BYTES = 2 * 2**20
 
 
-@functools.cache
 def _terms(kernel: int, period: int, duplicated: bool) -> tuple[Term, ...]:
     """The shifted multiply-adds of a TAM whose frames s = period·t + p are stored by phase p.
 
@@ -40,7 +49,8 @@ def _terms(kernel: int, period: int, duplicated: bool) -> tuple[Term, ...]:
     terms = []
     for p in range(period):
         for k in range(kernel):
-            shift, q = divmod(p + k - kernel // 2, period)
+            source = p + k - kernel // 2  # (not divmod: torch.compile cannot trace it)
+            shift, q = source // period, source % period
             terms.append((p, 0 if duplicated else q, shift, k))
     return tuple(sorted(terms, key=lambda term: term[2] != 0))
 
@@ -190,6 +200,127 @@ def tam_backward(
                     sinks[q][:, first + shift : last + shift].addcmul_(g, taps[k])
     weight_grad = torch.stack([total.sum(dim=(0, 1, 3, 4)) for total in sums], dim=1)
     return grad_x, weight_grad
+
+
+# On a GPU: the terms compiled. Inductor fuses the taps and the ReLU (forward), and the ReLU's
+# mask, the input gradient and the weight gradient's reductions (backward); the test suite checks
+# on inductor's CPU code that they allocate no full-size buffer but their outputs.
+
+
+def _shifted(block: Tensor, shift: int) -> Tensor:
+    """An (N, T, C, H, W) block read at frame t + shift: zero where that is outside the clip."""
+    if shift == 0:
+        return block
+    frames = block.shape[1]
+    inside = block[:, max(0, shift) : frames + min(0, shift)]
+    return F.pad(inside, (0, 0, 0, 0, 0, 0, max(0, -shift), max(0, shift)))
+
+
+def _channels_last(x: Tensor) -> bool:
+    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def _in_order(x: Tensor, channels_last: bool) -> Tensor:
+    """(N*T, C, H, W) maps as (N*T, H, W, C) when channels-last: the order they are stored in,
+    so that what is computed from them comes out stored the same way, with no copy to reorder."""
+    return x.permute(0, 2, 3, 1) if channels_last else x
+
+
+def _in_maps_order(y: Tensor, channels_last: bool) -> Tensor:
+    return y.permute(0, 3, 1, 2) if channels_last else y
+
+
+def _tap_columns(weight: Tensor, like: Tensor, channels_last: bool) -> Tensor:
+    """(r, C) or (r, C, 1, 1): tap k broadcasts over blocks in ``_in_order``'s order."""
+    taps = weight.to(like.dtype).t()
+    return taps if channels_last else taps[:, :, None, None]
+
+
+def tam_terms(
+    x: Tensor, weight: Tensor, frames: int, period: int, duplicated: bool
+) -> list[Tensor]:
+    """The output phases of a TAM as plain tensor operations (see ``_terms``), laid out like x:
+    what runs compiled on a GPU."""
+    last = _channels_last(x)
+    inputs = _frame_blocks(_in_order(x, last), frames, _in_period(period, duplicated))
+    taps = _tap_columns(weight, x, last)
+    sums: list[Tensor | None] = [None] * period
+    for p, q, shift, k in _terms(weight.shape[1], period, duplicated):
+        term = _shifted(inputs[q], shift) * taps[k]
+        sums[p] = term if sums[p] is None else sums[p] + term
+    return [_in_maps_order(total.relu().flatten(0, 1), last) for total in sums]
+
+
+def tam_terms_backward(
+    grads: list[Tensor],
+    x: Tensor,
+    weight: Tensor,
+    outs: list[Tensor],
+    frames: int,
+    duplicated: bool,
+    input_grad: bool,
+) -> tuple[Tensor, Tensor]:
+    """``tam_backward`` as plain tensor operations, summed in at least fp32 like it."""
+    kernel, period, last = weight.shape[1], len(grads), _channels_last(x)
+    inputs = _frame_blocks(_in_order(x, last), frames, _in_period(period, duplicated))
+    masked = [
+        _clip_view(torch.where(y > 0, g, 0), frames)
+        for g, y in zip(
+            (_in_order(g, last) for g in grads), (_in_order(y, last) for y in outs), strict=True
+        )
+    ]
+    taps, dtype = _tap_columns(weight, x, last), torch.promote_types(x.dtype, torch.float32)
+    over = (0, 1, 2, 3) if last else (0, 1, 3, 4)  # all but the channels
+    sinks: list[Tensor | None] = [None] * len(inputs)
+    weight_grads: list[Tensor | None] = [None] * kernel
+    for p, q, shift, k in _terms(kernel, period, duplicated):
+        product = (masked[p].to(dtype) * _shifted(inputs[q], shift).to(dtype)).sum(dim=over)
+        weight_grads[k] = product if weight_grads[k] is None else weight_grads[k] + product
+        if input_grad:  # input frame t + shift receives tap k times output frame t
+            term = _shifted(masked[p], -shift) * taps[k]
+            sinks[q] = term if sinks[q] is None else sinks[q] + term
+    grad_weight = torch.stack(weight_grads, dim=1)
+    if not input_grad:
+        return x.new_empty(0), grad_weight
+    grad_x = torch.stack(sinks, dim=2).flatten(0, 2)  # the phases back in frame order
+    return _in_maps_order(grad_x, last), grad_weight
+
+
+@functools.cache
+def _compiled(fn: Callable, **static: int | bool) -> Callable:
+    """``fn`` compiled for one set of its int and bool arguments (``static``).
+
+    It runs on a fresh copy of ``fn``'s code: torch.compile keeps its graphs per code object,
+    so each set gets a cache of its own. Its ints then never change there, and stay constants
+    (ints that changed between calls would turn symbolic, and shape the loop over the terms no
+    longer); the tensors' sizes turn symbolic once a second size is seen (one recompile).
+    """
+    copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__)
+    return torch.compile(functools.partial(copy, **static), fullgraph=True)
+
+
+def _run_compiled(fn: Callable, *tensors, **static: int | bool):
+    """``fn`` compiled, on tensors that need no gradient (the op's autograd is its own) and with
+    autocast off (the op computes in its input's dtype, as on the CPU)."""
+    with torch.no_grad(), torch.autocast("cuda", enabled=False):
+        return _compiled(fn, **static)(*tensors)
+
+
+@tam_op.register_kernel("cuda")
+def _(x: Tensor, weight: Tensor, frames: int) -> Tensor:
+    return _run_compiled(tam_terms, x, weight, frames=frames, period=1, duplicated=False)[0]
+
+
+@tam_pairs_op.register_kernel("cuda")
+def _(x: Tensor, weight: Tensor, pairs: int, duplicated: bool) -> tuple[Tensor, Tensor]:
+    even, odd = _run_compiled(tam_terms, x, weight, frames=pairs, period=2, duplicated=duplicated)
+    return odd, even
+
+
+@tam_backward.register_kernel("cuda")
+def _(grads, x, weight, outs, frames, duplicated, input_grad) -> tuple[Tensor, Tensor]:
+    static = {"frames": frames, "duplicated": duplicated, "input_grad": input_grad}
+    return _run_compiled(tam_terms_backward, grads, x, weight, outs, **static)
 
 
 @tam_op.register_fake

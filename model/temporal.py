@@ -13,6 +13,9 @@ serves as the equivalence oracle and as the baseline the speed benchmark compare
 
 The fast TAM is a custom op (``torch.ops.temporal.tam`` and ``tam_pairs``, in ``model.tam_op``):
 multiply-adds in whatever memory format the maps have, with FLOP formulas for FlopCounterMode.
+On a GPU the op runs its terms as compiled kernels, and under torch.compile ``tam`` and
+``tam_pairs`` hand inductor the terms themselves (``model.tam_op.tam_terms``) to fuse with the
+layers around them; autograd differentiates them there.
 TorchScript cannot hold a Python op, so while tracing (fvcore) ``tam`` and ``tam_pairs`` emit the
 depthwise conv3d formulation instead: the same function, the same MACs. The fast temporal shift is
 an autograd Function whose backward is the opposite shift.
@@ -22,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.tam_op import tam_op, tam_pairs_op
+from model.tam_op import tam_op, tam_pairs_op, tam_terms
 
 
 def _clip_view(x: Tensor, num_frames: int) -> Tensor:
@@ -35,6 +38,8 @@ def tam(x: Tensor, weight: Tensor, num_frames: int) -> Tensor:
     """TAM as one depthwise temporal operation. x: (N*T, C, H, W), weight: (C, r)."""
     if torch.jit.is_tracing():  # TorchScript cannot hold a Python op; tracers count this conv
         return tam_conv3d(x, weight, num_frames)
+    if x.is_cuda and torch.compiler.is_compiling():  # inductor fuses the terms with their
+        return tam_terms(x, weight, num_frames, 1, False)[0]  # neighbours, both ways
     return tam_op(x, weight, num_frames)
 
 
@@ -47,6 +52,9 @@ def tam_pairs(x: Tensor, weight: Tensor, num_pairs: int, duplicated: bool) -> tu
     """
     if torch.jit.is_tracing():
         return _tam_pairs_conv3d(x, weight, num_pairs, duplicated)
+    if x.is_cuda and torch.compiler.is_compiling():
+        even, odd = tam_terms(x, weight, num_pairs, 2, duplicated)
+        return odd, even
     return tam_pairs_op(x, weight, num_pairs, duplicated)
 
 
