@@ -23,6 +23,7 @@ class DataBundle:
     class_names: list[str]
     reversed_pairs: list[tuple[int, int]]  # (label, its time-reversed label); empty for real data
     flip_allowed: bool  # whether training clips are randomly flipped left-right (off by default)
+    benchmark: str  # what the clips are: "synthetic-v2", "frames" or "videos"; runs record it
 
     def bad_samples(self) -> int:
         """Unreadable samples skipped so far in both splits (only with ``skip_bad``)."""
@@ -80,6 +81,7 @@ def _real_bundle(spec: DataSpec, sampling: FrameSampling, size: int, skip_bad: b
         class_names=names,
         reversed_pairs=[],
         flip_allowed=flip == 1,
+        benchmark=spec.kind,
     )
 
 
@@ -88,6 +90,7 @@ def _synthetic_bundle(spec: DataSpec, num_frames: int, size: int, seed: int) -> 
         classes=spec.int_option("classes", SyntheticConfig.classes),
         samples=spec.int_option("samples", SyntheticConfig.samples),
         seed=spec.int_option("seed", seed),
+        version=spec.int_option("version", SyntheticConfig.version),
     )
     return DataBundle(
         train=SyntheticDataset(config, "train", num_frames, size),
@@ -96,4 +99,5 @@ def _synthetic_bundle(spec: DataSpec, num_frames: int, size: int, seed: int) -> 
         class_names=class_names(config.classes),
         reversed_pairs=reversed_pairs(config.classes),
         flip_allowed=False,  # a flip would turn move_left into move_right
+        benchmark=config.benchmark,
     )

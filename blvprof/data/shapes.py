@@ -44,15 +44,57 @@ def random_colour(rng: np.random.Generator) -> tuple[float, float, float]:
 
 
 def random_sprite(rng: np.random.Generator) -> Sprite:
-    colour = random_colour(rng)
+    return coloured_sprite(rng, random_colour(rng))
+
+
+def coloured_sprite(rng: np.random.Generator, colour: tuple[float, float, float]) -> Sprite:
+    """A random shape in ``colour``, its other side a darker shade of it."""
     shade = (colour[0] * 0.45, colour[1] * 0.45, colour[2] * 0.45)
     return Sprite(SHAPES[rng.integers(len(SHAPES))], colour, shade, rng.uniform(-0.3, 0.3))
 
 
-def background(rng: np.random.Generator, num_frames: int, size: int) -> np.ndarray:
-    """Random colour blobs plus stripes, static over the clip, with fresh pixel noise per frame."""
+def grey_sprite(rng: np.random.Generator) -> Sprite:
+    """An unsaturated object: a grey level, so it never carries a colour cue."""
+    level = float(rng.uniform(0.3, 0.9))
+    return coloured_sprite(rng, (level, level, level))
+
+
+# A white dot at 0.55 radii along the object's own vertical axis: its orbit shows rotation even on
+# shapes whose outline repeats after a fraction of a turn.
+MARK = Sprite("disc", (1.0, 1.0, 1.0), (1.0, 1.0, 1.0), split=2.0)
+MARK_OFFSET, MARK_RADIUS = 0.55, 0.25  # in the object's radii
+
+
+def mark_track(track: Track) -> Track:
+    """Where ``MARK`` sits on an object following ``track`` (clockwise angles, rows down)."""
+    offset = MARK_OFFSET * track.radius
+    return Track(
+        x=track.x + offset * np.sin(track.angle),
+        y=track.y - offset * np.cos(track.angle),
+        radius=MARK_RADIUS * track.radius,
+        angle=track.angle,
+        opacity=track.opacity,
+    )
+
+
+def paint_tag(clip: np.ndarray, colour: tuple[float, float, float], side: int) -> None:
+    """A solid square of ``colour`` in the top-left corner of every frame of ``clip``."""
+    clip[:, :, :side, :side] = np.array(colour, dtype=np.float32)[:, None, None, None]
+
+
+def background(
+    rng: np.random.Generator, num_frames: int, size: int, saturation: float = 1.0
+) -> np.ndarray:
+    """Random colour blobs plus stripes, static over the clip, with fresh pixel noise per frame.
+
+    ``saturation`` below 1 pulls the blobs' colours towards their grey level (the same random
+    draws either way).
+    """
     cells = rng.uniform(-0.2, 0.2, (1, 3, TEXTURE_CELLS, TEXTURE_CELLS))
     cells += rng.uniform(0.25, 0.75, 3)[None, :, None, None]
+    if saturation != 1.0:
+        grey = cells.mean(axis=1, keepdims=True)
+        cells = grey + saturation * (cells - grey)
     blobs = F.interpolate(
         torch.from_numpy(cells.astype(np.float32)), size=(size, size), mode="bilinear"
     )

@@ -1,8 +1,8 @@
 """The ``--data`` spec: which dataset to read and how, parsed from one string.
 
-Accepted forms: ``synthetic``, ``synthetic:classes=10,samples=2000,seed=0``, ``frames:ROOT`` and
-``videos:ROOT``. Real datasets take options after the root: ``frames:ROOT,flip=1,stride=4``
-(so ROOT cannot contain a comma).
+Accepted forms: ``synthetic``, ``synthetic:classes=10,samples=2000,seed=0,version=2``,
+``frames:ROOT`` and ``videos:ROOT``. Real datasets take options after the root:
+``frames:ROOT,flip=1,stride=4`` (so ROOT cannot contain a comma).
 
 ``flip`` (random left-right flips of training clips) is off unless ``flip=1``, for every real
 dataset. TSN flips Kinetics-style data by default, but the same frame-folder and CSV conventions
@@ -20,7 +20,7 @@ DataKind = Literal["synthetic", "frames", "videos"]
 
 # Every option is an integer; the values are range-checked where the dataset is built.
 KNOWN_OPTIONS: dict[str, tuple[str, ...]] = {
-    "synthetic": ("classes", "samples", "seed"),
+    "synthetic": ("classes", "samples", "seed", "version"),
     "frames": ("flip", "stride"),
     "videos": ("flip", "stride"),
 }
@@ -63,6 +63,23 @@ def parse_data_spec(text: str) -> DataSpec:
             raise DataError(f"data spec {text!r}: folder {root} does not exist")
     options = dict(_parse_option(text, kind, part) for part in parts if part)
     return DataSpec(cast(DataKind, kind), root, options)
+
+
+def canonical_data_spec(text: str) -> str:
+    """``text`` with the synthetic benchmark's version written out (``synthetic`` →
+    ``synthetic:version=2``), so a run's spec and store key name the version that made its clips
+    and rows of two versions never share a key. Other specs come back as they are."""
+    from blvprof.data.synthetic import LATEST_VERSION
+
+    kind, _, rest = text.strip().partition(":")
+    if kind != "synthetic":
+        return text
+    names = [part.partition("=")[0].strip() for part in rest.split(",") if part.strip()]
+    if "version" in names:
+        return text.strip()
+    return f"synthetic:{rest.strip()},version={LATEST_VERSION}" if names else (
+        f"synthetic:version={LATEST_VERSION}"
+    )
 
 
 def _parse_option(text: str, kind: str, part: str) -> tuple[str, str]:

@@ -54,6 +54,7 @@ class Series:
     ys: tuple[float, ...]
     family: str = ""
     depth: int | None = None
+    intervals: tuple[tuple[float, float] | None, ...] = ()  # per point (low, high) of y, or none
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Point:
     y: float
     note: str = ""
     family: str = ""
+    interval: tuple[float, float] | None = None  # (low, high) of y, drawn as an error bar
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,7 @@ def _scatter(
             s=55,
             zorder=3,
         )
+        _error_bars(ax, chosen, style.colour)
         for p in chosen:
             if p.note:
                 ax.annotate(
@@ -238,6 +241,29 @@ def _scatter(
                     fontsize=7,
                     color="#333333",
                 )
+
+
+def _error_bars(ax: Axes, points: Sequence[Point], colour: str) -> None:
+    """Vertical bars from each point's interval (points without one get none)."""
+    shown = [p for p in points if p.interval is not None]
+    if shown:
+        ax.errorbar(
+            [p.x for p in shown],
+            [p.y for p in shown],
+            yerr=[
+                [p.y - p.interval[0] for p in shown if p.interval],
+                [p.interval[1] - p.y for p in shown if p.interval],
+            ],
+            fmt="none",
+            ecolor=colour,
+            elinewidth=1.2,
+            capsize=3,
+            zorder=2,
+        )
+
+
+def _percent_interval(interval: tuple[float, float] | None) -> tuple[float, float] | None:
+    return None if interval is None else (100 * interval[0], 100 * interval[1])
 
 
 def speed_vs_gmacs(infer: Sequence[Point], train: Sequence[Point], path: Path, title: str) -> Path:
@@ -283,8 +309,12 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def accuracy_vs_gmacs(points: Sequence[Point], path: Path, title: str) -> Path:
-    """Top-1 against GMACs per clip, with the Pareto front as a dashed step line."""
-    shown = [Point(p.label, p.x, 100 * p.y, p.note, p.family) for p in points]
+    """Top-1 against GMACs per clip, with the Pareto front (of the means) as a dashed step line
+    and each point's interval as an error bar."""
+    shown = [
+        Point(p.label, p.x, 100 * p.y, p.note, p.family, _percent_interval(p.interval))
+        for p in points
+    ]
     figure, ax = _figure()
     _scatter(ax, shown, _legend_groups(shown), None)
     ax.margins(x=0.12, y=0.1)  # room for the annotations
@@ -306,10 +336,27 @@ def accuracy_vs_gmacs(points: Sequence[Point], path: Path, title: str) -> Path:
 
 
 def accuracy_vs_frames(series: Sequence[Series], path: Path, title: str) -> Path:
-    """Top-1 against input frames, one line per model or variant."""
-    shown = [Series(s.label, s.xs, tuple(100 * y for y in s.ys), s.family, s.depth) for s in series]
+    """Top-1 against input frames, one line per model or variant, with error bars where the
+    series has intervals."""
+    shown = [
+        Series(
+            s.label,
+            s.xs,
+            tuple(100 * y for y in s.ys),
+            s.family,
+            s.depth,
+            tuple(_percent_interval(i) for i in s.intervals),
+        )
+        for s in series
+    ]
     figure, ax = _figure()
     _plot_lines(ax, shown)
+    for item, style in zip(shown, styles([(s.family, s.depth) for s in shown]), strict=True):
+        points = [
+            Point(item.label, x, y, interval=i)
+            for x, y, i in zip(item.xs, item.ys, item.intervals, strict=True)
+        ] if item.intervals else []
+        _error_bars(ax, points, style.colour)
     _frame_ticks(ax, shown)
     ax.set_xlabel("input frames per clip")
     ax.set_ylabel("top-1 accuracy (%)")
@@ -322,8 +369,10 @@ def accuracy_heatmap(
     top1: dict[tuple[int, int], float],
     path: Path,
     title: str,
+    spread: dict[tuple[int, int], float] | None = None,
 ) -> Path:
-    """Top-1 for each (α, β) cell, annotated; cells not run are grey and marked '–'."""
+    """Top-1 for each (α, β) cell, annotated (with ``± spread``, the seeds' standard deviation,
+    where given); cells not run are grey and marked '–'."""
     grid = [[100 * top1[(a, b)] if (a, b) in top1 else float("nan") for b in betas] for a in alphas]
     values = [v for row in grid for v in row if v == v]
     figure, ax = _figure()
@@ -332,7 +381,10 @@ def accuracy_heatmap(
     middle = (min(values) + max(values)) / 2 if values else 0.0
     for i, row in enumerate(grid):
         for j, value in enumerate(row):
+            cell = (alphas[i], betas[j])
             text = "–" if value != value else f"{value:.1f} %"
+            if value == value and spread and spread.get(cell) is not None:
+                text += f"\n± {100 * spread[cell]:.1f}"
             colour = "black" if value != value or value > middle else "white"
             ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour)
     ax.set_xticks(range(len(betas)), [str(b) for b in betas])
@@ -344,19 +396,27 @@ def accuracy_heatmap(
 
 
 def pair_accuracy_bars(bars: Sequence[Point], path: Path, title: str) -> Path:
-    """Within-reversed-pair accuracy per model (``Point.y``, a fraction), chance at 50 %."""
+    """Within-reversed-pair accuracy per model (``Point.y``, a fraction), chance at 50 %, with
+    each bar's interval as an error bar."""
     figure, ax = _figure()
     groups = _legend_groups(bars)
     rows = range(len(bars))
+    intervals = [_percent_interval(b.interval) for b in bars]
     ax.barh(
         rows,
         [100 * b.y for b in bars],
         color=[groups[(b.label, b.family)].colour for b in bars],
         height=0.6,
         zorder=3,
+        xerr=[
+            [100 * b.y - i[0] if i else 0.0 for b, i in zip(bars, intervals, strict=True)],
+            [i[1] - 100 * b.y if i else 0.0 for b, i in zip(bars, intervals, strict=True)],
+        ],
+        error_kw={"elinewidth": 1.2, "capsize": 3, "zorder": 4},
     )
-    for row, bar in zip(rows, bars, strict=True):
-        ax.text(100 * bar.y + 1, row, f"{100 * bar.y:.1f} %", va="center", fontsize=8)
+    for row, (bar, interval) in enumerate(zip(bars, intervals, strict=True)):
+        right = max(100 * bar.y, interval[1] if interval else 0.0)
+        ax.text(right + 1, row, f"{100 * bar.y:.1f} %", va="center", fontsize=8)
     ax.axvline(50, color="black", linestyle="--", linewidth=1.2)
     ax.text(51, -0.85, "chance for an order-blind model: 50 %", va="center", fontsize=8)
     ax.set_yticks(list(rows), [b.note or b.label for b in bars], fontsize=8)

@@ -1,91 +1,98 @@
-"""Accuracy charts of a study's training runs; each returns a markdown image link, or ''."""
+"""Accuracy charts of a study's training configurations (seed means with their 95 % intervals);
+each returns a markdown image link, or ''."""
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from blvprof.report import charts
 from blvprof.report.markdown import image
+from blvprof.report.stats import Estimate
+from blvprof.report.train_groups import Config
 from blvprof.report.train_rows import describe
 
-ALPHA, BETA, FRAMES, SEED = "config.alpha", "config.beta", "config.num_frames", "train.seed"
+ALPHA, BETA, FRAMES = "config.alpha", "config.beta", "config.num_frames"
 
 
-def _name(summary: dict[str, Any], fields: Sequence[str]) -> str:
-    return f"{summary['label']} {describe(summary, fields)}".strip()
+def _bounds(value: Estimate) -> tuple[float, float] | None:
+    """The interval clipped to 0..1 (an accuracy), or None with one seed."""
+    if value.low is None or value.high is None:
+        return None
+    return (max(value.low, 0.0), min(value.high, 1.0))
 
 
-def pareto_chart(
-    summaries: Sequence[dict[str, Any]], fields: Sequence[str], out_dir: Path, study: str
-) -> str:
-    """Top-1 against GMACs per clip with the Pareto front, when two runs have both."""
-    scored = [s for s in summaries if s["gmacs"] is not None and s["top1"] is not None]
+def _note(config: Config, skip: Sequence[str] = ()) -> str:
+    """The varying values but ``skip`` that tell the configuration apart ('α2 β4 16f')."""
+    return describe(config.runs[0], [f for f, _ in config.values if f not in skip])
+
+
+def pareto_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str:
+    """Mean top-1 against GMACs per clip with the Pareto front, when two configurations have
+    GMACs."""
+    scored = [c for c in configs if c.gmacs is not None]
     if len(scored) < 2:
         return ""
     points = [
-        charts.Point(s["label"], s["gmacs"], s["top1"], describe(s, fields), s["family"])
-        for s in scored
+        charts.Point(c.label, c.gmacs or 0.0, c.top1.mean, _note(c), c.family, _bounds(c.top1))
+        for c in scored
     ]
     png = charts.accuracy_vs_gmacs(
-        points, out_dir / f"{study}-accuracy-vs-gmacs.png", f"{study}: top-1 vs GMACs per clip"
+        points,
+        out_dir / f"{stem}-accuracy-vs-gmacs.png",
+        f"{stem}: top-1 vs GMACs per clip (mean, 95 % CI)",
     )
     return image("Top-1 accuracy against GMACs per clip, with the Pareto front", png, out_dir)
 
 
-def alpha_beta_chart(
-    summaries: Sequence[dict[str, Any]], fields: Sequence[str], out_dir: Path, study: str
-) -> str:
-    """The α×β heatmap of top-1 (the mean over seeds), for the group of runs (equal in every
-    other varying field) that covers the most (α, β) cells."""
-    others = [f for f in fields if f not in (ALPHA, BETA, SEED)]
-    groups: dict[str, dict[tuple[int, int], list[float]]] = {}
-    for s in summaries:
-        alpha, beta = s["fields"].get(ALPHA), s["fields"].get(BETA)
-        if alpha is not None and beta is not None and s["top1"] is not None:
-            groups.setdefault(_name(s, others), {}).setdefault((alpha, beta), []).append(s["top1"])
-    if not groups:
+def alpha_beta_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str:
+    """The α×β heatmap of mean top-1 (± the seeds' standard deviation), for the model whose
+    configurations cover the most (α, β) cells."""
+    by_label: dict[str, dict[tuple[int, int], Config]] = {}
+    for c in configs:
+        alpha, beta = c.value(ALPHA), c.value(BETA)
+        if alpha is not None and beta is not None:
+            by_label.setdefault(c.label, {})[(alpha, beta)] = c
+    if not by_label:
         return ""
-    name, runs = max(groups.items(), key=lambda item: len(item[1]))
-    cells = {cell: sum(top1) / len(top1) for cell, top1 in runs.items()}
-    seeds = {len(top1) for top1 in runs.values()}
-    if seeds != {1}:
-        counts = "-".join(str(n) for n in sorted(seeds))
-        name = f"{name}, mean of {counts} seeds".lstrip(", ")
+    label, cells = max(by_label.items(), key=lambda item: len(item[1]))
+    seeds = "-".join(str(n) for n in sorted({c.top1.n for c in cells.values()}))
     alphas, betas = sorted({a for a, _ in cells}), sorted({b for _, b in cells})
+    spread = {cell: c.top1.std for cell, c in cells.items() if c.top1.std is not None}
     png = charts.accuracy_heatmap(
         alphas,
         betas,
-        cells,
-        out_dir / f"{study}-alpha-beta.png",
-        f"{study}: top-1 by α and β ({name})" if name else f"{study}: top-1 by α and β",
+        {cell: c.top1.mean for cell, c in cells.items()},
+        out_dir / f"{stem}-alpha-beta.png",
+        f"{stem}: top-1 by α and β ({label}, mean ± sd of {seeds} seeds)",
+        spread,
     )
     return image("Top-1 accuracy for each α and β", png, out_dir)
 
 
-def frames_chart(
-    summaries: Sequence[dict[str, Any]], fields: Sequence[str], out_dir: Path, study: str
-) -> str:
-    """Top-1 against input frames, one line per model and setting of the other varying fields."""
-    others = [f for f in fields if f != FRAMES]
-    lines: dict[str, list[dict[str, Any]]] = {}
-    for s in summaries:
-        if s["fields"].get(FRAMES) is not None and s["top1"] is not None:
-            lines.setdefault(_name(s, others), []).append(s)
+def frames_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str:
+    """Mean top-1 against input frames with 95 % intervals, one line per model and setting of
+    the other varying fields."""
+    lines: dict[str, list[Config]] = {}
+    for c in configs:
+        if c.value(FRAMES) is not None:
+            lines.setdefault(f"{c.label} {_note(c, [FRAMES])}".strip(), []).append(c)
     if not lines:
         return ""
     series = []
-    for name, runs in lines.items():
-        runs = sorted(runs, key=lambda s: s["fields"][FRAMES])
+    for name, chosen in lines.items():
+        chosen = sorted(chosen, key=lambda c: c.value(FRAMES))
         series.append(
             charts.Series(
                 name,
-                tuple(float(s["fields"][FRAMES]) for s in runs),
-                tuple(s["top1"] for s in runs),
-                runs[0]["family"],
-                runs[0]["depth"],
+                tuple(float(c.value(FRAMES)) for c in chosen),
+                tuple(c.top1.mean for c in chosen),
+                chosen[0].family,
+                chosen[0].depth,
+                tuple(_bounds(c.top1) for c in chosen),
             )
         )
     png = charts.accuracy_vs_frames(
-        series, out_dir / f"{study}-accuracy-vs-frames.png", f"{study}: top-1 vs input frames"
+        series,
+        out_dir / f"{stem}-accuracy-vs-frames.png",
+        f"{stem}: top-1 vs input frames (mean, 95 % CI)",
     )
     return image("Top-1 accuracy against input frames", png, out_dir)

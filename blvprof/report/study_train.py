@@ -1,4 +1,7 @@
-"""The training part of a study report: accuracy against cost, by the config fields that vary."""
+"""The training part of a study report: every configuration's seeds as mean ± sd with a 95 %
+interval, which differences between configurations exceed that noise, the paper's accuracy
+claims with verdicts, and accuracy within time-reversed pairs. One section per benchmark: rows
+made by two versions of the synthetic benchmark never mix."""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -7,10 +10,22 @@ from typing import Any
 from blvprof.report import charts
 from blvprof.report.markdown import MISSING, image, number, percent, table
 from blvprof.report.profiles import ok_runs
+from blvprof.report.stats import CONFIDENCE, PAR_MARGIN, Estimate
 from blvprof.report.study_accuracy import alpha_beta_chart, frames_chart, pareto_chart
+from blvprof.report.train_groups import (
+    ORDER_BLIND,
+    PAPER_PEERS,
+    Comparison,
+    Config,
+    against_peers,
+    field_comparisons,
+    frame_trends,
+    group,
+    learned,
+    learned_threshold,
+)
 from blvprof.report.train_rows import (
     TRAIN_FIELDS,
-    describe,
     short_name,
     train_order,
     train_summary,
@@ -20,189 +35,387 @@ from blvprof.report.train_rows import (
 PAIR_EXPECTATION = (
     "Within a time-reversed pair (e.g. moving left vs moving right) the frames are the same and "
     "only their order differs, so an order-blind model such as TSN sits at ~50 % there; a model "
-    "that uses temporal order should be well above it."
+    "that uses temporal order should be well above it. Pair identity is how often the predicted "
+    "class is one of the clip's pair: on version 2 of the synthetic benchmark every frame names "
+    "its pair, so an order-blind model that learned scores ~100 % there and ~50 % top-1."
 )
 # The most pairs shown as columns of the per-pair table.
 MAX_PAIR_COLUMNS = 8
-# Families without a temporal module: TSN sees each frame on its own, bLVNet without TAM each
-# pair of neighbouring frames; neither can follow an object's motion through the clip.
-ORDER_BLIND = ("tsn", "blvnet")
-# A pair no run gets above this is called not learned.
+# A pair no configuration gets above this (mean over seeds) is called not learned.
 LEARNED_PAIR = 0.65
-LEARNED_NOTHING = 1.5  # a final top-1 below this many times chance (1 / classes)
-
-
-def _table(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
-    headers = [
-        "model",
-        *(short_name(f) for f in fields),
-        "GMACs",
-        "top-1",
-        "top-5",
-        "best top-1",
-        "within-pair acc.",
-        "s/epoch",
-    ]
-    rows = [
-        [
-            s["label"],
-            *(s["fields"].get(f, MISSING) for f in fields),
-            number(s["gmacs"]),
-            percent(s["top1"]),
-            percent(s["top5"]),
-            percent(s["best_top1"]),
-            percent(s["pair_mean"]),
-            number(s["seconds_per_epoch"], 1),
-        ]
-        for s in summaries
-    ]
-    return table(headers, [[MISSING if c is None else c for c in row] for row in rows])
-
-
-def _setting_line(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
-    fixed = [
-        f"{short_name(f'train.{k}')} {summaries[0]['fields'].get(f'train.{k}')}"
-        for k in TRAIN_FIELDS
-        if f"train.{k}" not in fields and summaries[0]["fields"].get(f"train.{k}") is not None
-    ]
-    text = "Top-1 and top-5 are final validation accuracies; best top-1 is over all epochs."
-    text += f" Same for every run: {', '.join(fixed)}." if fixed else ""
-    if "train.seed" not in fields:
-        text += (
-            " Each row is one run with one seed, so this report cannot say how far a row would "
-            "move with another seed: before reading a difference, rerun the study with another "
-            "`seed` in its `[train]` table."
-        )
-    return text
+CI = f"{100 * CONFIDENCE:.0f} %"  # "95 %", as every percentage in the reports
+# Fields compared value against value (the marginal effect of each), in this order.
+COMPARED_FIELDS = ("config.alpha", "config.beta", "config.num_frames", "config.blending_frames")
 
 
 def train_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:
     """Markdown for the study's training runs, writing its charts beside it; '' if none."""
     summaries = sorted((train_summary(r) for r in ok_runs(runs, "train")), key=train_order)
-    if not summaries:
-        return ""
+    benchmarks = sorted({s["benchmark"] for s in summaries}, reverse=True)  # newest version first
+    sections = [
+        _benchmark_section(
+            [s for s in summaries if s["benchmark"] == b],
+            out_dir,
+            study if len(benchmarks) == 1 else f"{study}-{b}",
+            f" on {b}" if len(benchmarks) > 1 else "",
+        )
+        for b in benchmarks
+    ]
+    return "\n\n".join(sections)
+
+
+def _benchmark_section(
+    summaries: list[dict[str, Any]], out_dir: Path, stem: str, heading: str
+) -> str:
     fields = varying_fields(summaries)
-    parts = ["## Training results", _setting_line(summaries, fields), _table(summaries, fields)]
-    parts += accuracy_charts(summaries, fields, out_dir, study)
-    spread = seed_reading(summaries, fields)
-    if spread:
-        parts.append(f"**Seeds:** {spread}")
-    if any(s["pair_mean"] is not None for s in summaries):
+    configs = group(summaries, fields)
+    parts = [f"## Training results{heading}", _setting_line(summaries, fields, configs)]
+    parts += [config_table(configs, fields), *noise_lines(configs)]
+    parts += accuracy_charts(summaries, configs, fields, out_dir, stem)
+    parts += differences(configs)
+    parts += claims(configs)
+    if any(c.within is not None for c in configs):
         parts += ["### Temporal order: accuracy within reversed pairs", PAIR_EXPECTATION]
-        parts += _pair_parts(summaries, fields, out_dir, study)
-        reading = pair_reading(summaries, fields)
+        parts += _pair_parts(configs, out_dir, stem)
+        reading = pair_reading(configs)
         if reading:
             parts.append("**Reading:**\n\n" + "\n".join(f"- {line}" for line in reading))
+    parts += ["### Every run", _run_table(summaries, fields)]
     return "\n\n".join(parts)
 
 
-def _pair_parts(
-    summaries: Sequence[dict[str, Any]], fields: Sequence[str], out_dir: Path, study: str
-) -> list[str]:
-    paired = [s for s in summaries if s["pair_mean"] is not None]
-    bars = [
-        charts.Point(
-            s["label"],
-            0.0,
-            s["pair_mean"],
-            f"{s['label']} {describe(s, fields)}".strip(),
-            s["family"],
-        )
-        for s in paired
+def mean_sd(value: Estimate | None) -> str:
+    """'85.3 ± 1.2 %' (the seeds' standard deviation), or the one value with one seed."""
+    if value is None:
+        return MISSING
+    if value.std is None:
+        return percent(value.mean)
+    return f"{100 * value.mean:.1f} ± {100 * value.std:.1f} %"
+
+
+def interval(low: float | None, high: float | None, scale: float = 100, clip: bool = True) -> str:
+    """'[83.1, 87.5]' in points; accuracy intervals are clipped to 0..100."""
+    if low is None or high is None:
+        return MISSING
+    if clip:
+        low, high = max(low, 0.0), min(high, 1.0)
+    return f"[{scale * low:.1f}, {scale * high:.1f}]"
+
+
+def _setting_line(
+    summaries: Sequence[dict[str, Any]], fields: Sequence[str], configs: Sequence[Config]
+) -> str:
+    fixed = [
+        f"{short_name(f'train.{k}')} {summaries[0]['fields'].get(f'train.{k}')}"
+        for k in TRAIN_FIELDS
+        if f"train.{k}" not in fields and summaries[0]["fields"].get(f"train.{k}") is not None
     ]
-    png = charts.pair_accuracy_bars(
-        bars,
-        out_dir / f"{study}-pair-accuracy.png",
-        f"{study}: accuracy within time-reversed class pairs",
+    seeds = sorted({c.top1.n for c in configs})
+    text = (
+        f"Benchmark: {summaries[0]['benchmark']}. Top-1 is the final validation accuracy, as "
+        f"mean ± standard deviation over each configuration's seeds "
+        f"({'-'.join(map(str, seeds))} per configuration) with its {CI} "
+        "Student-t interval."
     )
-    parts = [image("Accuracy within time-reversed class pairs", png, out_dir)]
-    names = sorted({name for s in paired for name in s["pairs"]})
-    if 0 < len(names) <= MAX_PAIR_COLUMNS:
-        headers = ["run", *(n.replace("|", " vs ") for n in names)]
-        rows = [
-            [bar.note, *(percent(s["pairs"].get(n)) for n in names)]
-            for bar, s in zip(bars, paired, strict=True)
+    text += f" Same for every run: {', '.join(fixed)}." if fixed else ""
+    if seeds == [1]:
+        text += (
+            " Each configuration has one seed, so this report cannot say how far a row would "
+            "move with another seed: rerun the study with `seed = [0, 1, 2]` in its `[train]`."
+        )
+    return text
+
+
+def config_table(configs: Sequence[Config], fields: Sequence[str]) -> str:
+    shown = [f for f in fields if f != "train.seed"]
+    headers = [
+        "model",
+        *(short_name(f) for f in shown),
+        "GMACs",
+        "seeds",
+        "learned",
+        "top-1",
+        f"top-1 {CI} CI",
+        "within-pair",
+        f"within-pair {CI} CI",
+        "pair identity",
+        "s/epoch",
+    ]
+    rows = [
+        [
+            c.label,
+            *(MISSING if c.value(f) is None else c.value(f) for f in shown),
+            number(c.gmacs),
+            c.top1.n,
+            f"{c.top1.n - len(c.not_learned)}/{c.top1.n}",
+            mean_sd(c.top1),
+            interval(c.top1.low, c.top1.high),
+            mean_sd(c.within),
+            interval(c.within.low, c.within.high) if c.within else MISSING,
+            mean_sd(c.identity),
+            number(_median([r["seconds_per_epoch"] for r in c.runs]), 1),
         ]
-        parts.append(table(headers, rows))
+        for c in configs
+    ]
+    return table(headers, rows)
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return None
+    middle = len(known) // 2
+    return known[middle] if len(known) % 2 else (known[middle - 1] + known[middle]) / 2
+
+
+def noise_lines(configs: Sequence[Config]) -> list[str]:
+    """The widest seed spread of top-1, and every run that did not learn."""
+    lines = []
+    spread = [c for c in configs if c.top1.std is not None]
+    if spread:
+        widest = max(spread, key=lambda c: c.top1.std or 0.0)
+        lines.append(
+            f"**Seed noise:** the standard deviation of top-1 between seeds is at most "
+            f"{100 * (widest.top1.std or 0.0):.1f} points ({widest.name})."
+        )
+    failed = [(c, r) for c in configs for r in c.not_learned]
+    if failed:
+        runs = ", ".join(
+            f"{c.name} seed {r['fields'].get('train.seed')} "
+            f"(pair identity {percent(r['pair_identity'])}, top-1 {percent(r['top1'])})"
+            for c, r in failed
+        )
+        lines.append(f"**Did not learn** ({_learned_rule(configs)}): {runs}.")
+    else:
+        lines.append(f"Every run learned ({_learned_rule(configs)}).")
+    return lines
+
+
+def _learned_rule(configs: Sequence[Config]) -> str:
+    classes = configs[0].runs[0].get("num_classes") if configs else None
+    if classes and configs[0].identity is not None:
+        threshold = learned_threshold(classes // 2)
+        return f"pair identity at least {percent(threshold)}, halfway from chance to perfect"
+    return "final top-1 at least 1.5× chance"
+
+
+def accuracy_charts(
+    summaries: Sequence[dict[str, Any]],
+    configs: Sequence[Config],
+    fields: Sequence[str],
+    out_dir: Path,
+    stem: str,
+) -> list[str]:
+    """Accuracy vs GMACs (Pareto), the α×β heatmap and accuracy vs frames, where the data allow."""
+    links = [pareto_chart(configs, out_dir, stem)]
+    if {"config.alpha", "config.beta"} <= set(fields):
+        links.append(alpha_beta_chart(configs, out_dir, stem))
+    if "config.num_frames" in fields:
+        links.append(frames_chart(configs, out_dir, stem))
+    return [link for link in links if link]
+
+
+def differences(configs: Sequence[Config]) -> list[str]:
+    """Tables of the differences the study's design asks about, each with its interval."""
+    rows, count = [], 0
+    for field in COMPARED_FIELDS:
+        for comparison in field_comparisons(configs, field):
+            rows.append(_difference_row(comparison, comparison.a))
+    peers = against_peers(configs)
+    rows += [_difference_row(p, "") for p in peers]
+    count = len(rows)
+    if not rows:
+        return []
+    parts = [
+        "### Which differences are larger than the noise",
+        f"Differences of mean top-1 in points, with Welch's {CI} interval (unequal "
+        "variances; seeds are not paired across models). A difference is larger than its "
+        "uncertainty when its interval excludes zero.",
+        table(["comparison", "model", "Δ top-1", f"{CI} CI", "p", "reading"], rows, "llrrrl"),
+        f"{count} comparisons at {CI} each: about {count * (1 - CONFIDENCE):.1f} of "
+        "them could exclude zero by chance alone.",
+    ]
+    trends = frame_trends(configs)
+    if trends:
+        parts.append(
+            table(
+                ["model", "top-1 change per doubling of frames", f"{CI} CI", "trend"],
+                [
+                    [
+                        t.label,
+                        f"{100 * t.trend.slope:+.1f} points",
+                        interval(t.trend.low, t.trend.high, clip=False),
+                        t.trend.direction,
+                    ]
+                    for t in trends
+                ],
+            )
+        )
     return parts
 
 
-def pair_reading(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[str]:
-    """Sentences on the within-pair figures: order-blind models against chance, the others'
-    range, and any pair that no run learned."""
-    paired = [s for s in summaries if s["pair_mean"] is not None]
+def _difference_row(comparison: Comparison, model: str) -> list[Any]:
+    delta = comparison.delta
+    reading = (
+        "larger than its uncertainty"
+        if delta.significant
+        else ("within the noise" if delta.low is not None else "one seed: no interval")
+    )
+    if delta.p_value is None:
+        p_value = MISSING
+    else:
+        p_value = "< 0.001" if delta.p_value < 0.001 else f"{delta.p_value:.3f}"
+    return [
+        comparison.what,
+        model or MISSING,
+        f"{100 * delta.delta:+.1f}",
+        interval(delta.low, delta.high, clip=False),
+        p_value,
+        reading,
+    ]
 
-    def name(s: dict[str, Any]) -> str:
-        return f"{s['label']} {describe(s, fields)}".strip()
 
-    def listing(chosen: Sequence[dict[str, Any]]) -> str:
-        return ", ".join(f"{name(s)} {percent(s['pair_mean'])}" for s in chosen)
+def claims(configs: Sequence[Config]) -> list[str]:
+    """Verdicts on the paper's accuracy claims, where the study has what each needs."""
+    parts = []
+    peers = [c for c in against_peers(configs) if _family_of(configs, c.b) in PAPER_PEERS]
+    if peers:
+        parts += ["### The paper's accuracy claim: on par or better at a fraction of the cost"]
+        parts.append(_peer_verdict(peers))
+    trends = {t.family: t for t in frame_trends(configs)}
+    if "tsn" in trends and "blvnet_tam" in trends:
+        parts += ["### The paper's frames trend (Fig. 3a): TSN flat, bLVNet-TAM rising"]
+        parts.append(_frames_verdict(trends["tsn"].trend.direction, trends["blvnet_tam"]))
+    return parts
 
-    untrained = [s for s in paired if _learned_nothing(s)]
-    blind = [s for s in paired if s["family"] in ORDER_BLIND and s not in untrained]
-    aware = [s for s in paired if s["family"] not in ORDER_BLIND and s not in untrained]
+
+def _family_of(configs: Sequence[Config], name: str) -> str:
+    return next(c.family for c in configs if c.name == name)
+
+
+def _peer_verdict(peers: Sequence[Comparison]) -> str:
     lines = []
-    if untrained:
-        runs = ", ".join(
-            f"{name(s)} {percent(s['top1'])} (chance {percent(1 / s['num_classes'])})"
-            for s in untrained
-        )
+    for p in peers:
+        standing = p.delta.standing
+        cost = f"{p.gmacs_ratio:.2f}× fewer GMACs" if p.gmacs_ratio else "GMACs unknown"
+        holds = {
+            "higher": "holds (better)",
+            "on par": f"holds (on par: the interval lies within ±{100 * PAR_MARGIN:.0f} points)",
+            "lower": "does not hold (worse)",
+        }.get(standing, "cannot be decided at this budget (the interval is too wide)")
         lines.append(
-            f"Learned nothing (final top-1 below {LEARNED_NOTHING:g}× chance): {runs}. Their "
-            "within-pair figures say nothing about frame order, and they are left out below."
+            f"- {p.what}: {100 * p.delta.delta:+.1f} points top-1, {CI} CI "
+            f"{interval(p.delta.low, p.delta.high, clip=False)}, at {cost}: the claim {holds}."
         )
+    return "**Verdict:**\n\n" + "\n".join(lines)
+
+
+def _frames_verdict(tsn: str, ours: Any) -> str:
+    holds = tsn == "flat" and ours.trend.direction == "rising"
+    return (
+        f"**Verdict:** TSN's top-1 is {tsn} with more frames; {ours.label}'s is "
+        f"{ours.trend.direction} ({100 * ours.trend.slope:+.1f} points per doubling, "
+        f"{CI} CI {interval(ours.trend.low, ours.trend.high, clip=False)}). "
+        + ("The paper's trend holds here." if holds else "The paper's trend does not hold here.")
+    )
+
+
+def _pair_parts(configs: Sequence[Config], out_dir: Path, stem: str) -> list[str]:
+    paired = [c for c in configs if c.within is not None]
+    bars = [
+        charts.Point(
+            c.label,
+            0.0,
+            c.within.mean,
+            c.name,
+            c.family,
+            _bounds(c.within),
+        )
+        for c in paired
+        if c.within is not None
+    ]
+    png = charts.pair_accuracy_bars(
+        bars,
+        out_dir / f"{stem}-pair-accuracy.png",
+        f"{stem}: accuracy within time-reversed class pairs (mean, {CI} CI)",
+    )
+    parts = [image("Accuracy within time-reversed class pairs", png, out_dir)]
+    names = sorted({name for c in paired for r in c.runs for name in r["pairs"]})
+    if 0 < len(names) <= MAX_PAIR_COLUMNS:
+        headers = ["configuration", *(n.replace("|", " vs ") for n in names)]
+        rows = [[c.name, *(percent(_pair_mean(c, n)) for n in names)] for c in paired]
+        parts += ["Within-pair accuracy per pair (mean over seeds):", table(headers, rows)]
+    return parts
+
+
+def _bounds(value: Estimate) -> tuple[float, float] | None:
+    if value.low is None or value.high is None:
+        return None
+    return (max(value.low, 0.0), min(value.high, 1.0))
+
+
+def _pair_mean(config: Config, pair: str) -> float | None:
+    scores = [r["pairs"][pair] for r in config.runs if r["pairs"].get(pair) is not None]
+    return sum(scores) / len(scores) if scores else None
+
+
+def pair_reading(configs: Sequence[Config]) -> list[str]:
+    """Sentences on the within-pair figures: order-blind models against chance, the others'
+    range, and any pair that no configuration learned. Runs that did not learn are left out."""
+    learned_configs = [c for c in configs if c.within is not None and not c.not_learned]
+    blind = [c for c in learned_configs if c.family in ORDER_BLIND]
+    aware = [c for c in learned_configs if c.family not in ORDER_BLIND]
+    lines = []
     if blind:
+        listing = ", ".join(f"{c.name} {mean_sd(c.within)}" for c in blind)
         lines.append(
             f"Without a temporal module (no information flows between frames, beyond a frame "
-            f"pair in bLVNet): {listing(blind)}, against 50 % for a model blind to frame order."
+            f"pair in bLVNet): {listing}, against 50 % for a model blind to frame order."
         )
     if aware:
-        best = max(aware, key=lambda s: s["pair_mean"])
-        low, high = min(s["pair_mean"] for s in aware), best["pair_mean"]
+        best = max(aware, key=lambda c: c.within.mean if c.within else 0.0)
+        means = [c.within.mean for c in aware if c.within]
+        low, high = min(means), max(means)
         span = percent(high) if low == high else f"{percent(low)} to {percent(high)}"
         lines.append(
-            f"Models with a temporal module: {span} within pairs (best: {name(best)})."
+            f"Models with a temporal module: {span} within pairs (mean over seeds; best: "
+            f"{best.name})."
         )
-    for pair in sorted({p for s in paired for p in s["pairs"]}):
-        scores = [s["pairs"][pair] for s in paired if s["pairs"].get(pair) is not None]
+    names = sorted({n for c in learned_configs for r in c.runs for n in r["pairs"]})
+    for pair in names:
+        scores = [m for c in learned_configs if (m := _pair_mean(c, pair)) is not None]
         if scores and max(scores) < LEARNED_PAIR:
             lines.append(
-                f"No run tells {pair.replace('|', ' from ')} apart (best {percent(max(scores))}, "
-                f"below {percent(LEARNED_PAIR)}): that pair is not learned with this budget."
+                f"No configuration tells {pair.replace('|', ' from ')} apart (best "
+                f"{percent(max(scores))}, below {percent(LEARNED_PAIR)}): that pair is not "
+                "learned with this budget."
             )
     return lines
 
 
-def seed_reading(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
-    """How far top-1 moves between seeds of one configuration, at the most; '' with one seed."""
-    others = [f for f in fields if f != "train.seed"]
-    groups: dict[str, list[float]] = {}
-    for s in summaries:
-        if s["top1"] is not None:
-            groups.setdefault(f"{s['label']} {describe(s, others)}".strip(), []).append(s["top1"])
-    spreads = {name: (min(top1), max(top1)) for name, top1 in groups.items() if len(top1) > 1}
-    if not spreads:
-        return ""
-    name, (low, high) = max(spreads.items(), key=lambda item: item[1][1] - item[1][0])
-    return (
-        f"top-1 moves by up to {100 * (high - low):.1f} points between seeds of one "
-        f"configuration ({name}: {percent(low)} to {percent(high)}); differences between "
-        "configurations smaller than that are within seed noise at this training budget."
-    )
+def _run_table(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
+    headers = [
+        "model",
+        *(short_name(f) for f in fields),
+        "top-1",
+        "top-5",
+        "best top-1",
+        "within-pair",
+        "pair identity",
+        "learned",
+    ]
+    rows = [
+        [
+            s["label"],
+            *(s["fields"].get(f, MISSING) for f in fields),
+            percent(s["top1"]),
+            percent(s["top5"]),
+            percent(s["best_top1"]),
+            percent(s["pair_mean"]),
+            percent(s["pair_identity"]),
+            "yes" if learned(s) else "no",
+        ]
+        for s in summaries
+    ]
+    return table(headers, [[MISSING if c is None else c for c in row] for row in rows])
 
-
-def _learned_nothing(summary: dict[str, Any]) -> bool:
-    top1, classes = summary.get("top1"), summary.get("num_classes")
-    return top1 is not None and bool(classes) and top1 < LEARNED_NOTHING / classes
-
-
-def accuracy_charts(
-    summaries: Sequence[dict[str, Any]], fields: Sequence[str], out_dir: Path, study: str
-) -> list[str]:
-    """Accuracy vs GMACs (Pareto), the α×β heatmap and accuracy vs frames, where the data allow."""
-    links = [pareto_chart(summaries, fields, out_dir, study)]
-    if {"config.alpha", "config.beta"} <= set(fields):
-        links.append(alpha_beta_chart(summaries, fields, out_dir, study))
-    if "config.num_frames" in fields:
-        links.append(frames_chart(summaries, fields, out_dir, study))
-    return [link for link in links if link]

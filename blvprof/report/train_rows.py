@@ -44,8 +44,19 @@ def train_summary(run: dict[str, Any]) -> dict[str, Any]:
         "best_top1": train.get("best_top1"),
         "pair_mean": train.get("pair_accuracy_mean"),
         "pairs": train.get("pair_accuracy") or {},
+        "pair_identity": train.get("pair_identity_mean"),
+        "pair_identities": train.get("pair_identity") or {},
+        "benchmark": benchmark_of(train),
         "seconds_per_epoch": train.get("seconds_per_epoch"),
     }
+
+
+def benchmark_of(train: dict[str, Any]) -> str:
+    """What made the run's clips: recorded since version 2 of the synthetic benchmark; a
+    synthetic run without the field is of version 1."""
+    data = str(train.get("data", ""))
+    fallback = "synthetic-v1" if data.startswith("synthetic") else data.partition(":")[0]
+    return train.get("benchmark") or fallback
 
 
 def short_name(field: str) -> str:

@@ -7,7 +7,7 @@ loads with ``weights_only=True``. RNG states are not needed: every epoch reseeds
 """
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ class RunState:
     """What a run has done so far."""
 
     history: list[dict[str, Any]]  # one entry per finished epoch
-    pair_accuracy: dict[str, float]  # of the last evaluation
+    pair_accuracy: dict[str, float]  # of the last evaluation: within each reversed pair
+    pair_identity: dict[str, float] = field(default_factory=dict)  # and the pair named
 
 
 def save_progress(
@@ -43,6 +44,7 @@ def save_progress(
         scaler=trainer.scaler.state_dict(),
         history=done.history,
         pair_accuracy=done.pair_accuracy,
+        pair_identity=done.pair_identity,
         spec=dataclasses.asdict(spec),
     )
 
@@ -65,7 +67,11 @@ def restore_progress(
     trainer.optimizer.load_state_dict(payload["optimizer"])
     trainer.scheduler.load_state_dict(payload["scheduler"])
     trainer.scaler.load_state_dict(payload["scaler"])
-    return RunState(list(payload["history"]), dict(payload["pair_accuracy"]))
+    return RunState(
+        list(payload["history"]),
+        dict(payload["pair_accuracy"]),
+        dict(payload.get("pair_identity", {})),  # absent in checkpoints of older releases
+    )
 
 
 def _check_same_run(

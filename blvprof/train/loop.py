@@ -37,7 +37,7 @@ class Evaluation:
     val_loss: float
     val_top1: float
     val_top5: float
-    pair_counts: torch.Tensor  # (pairs, 2): clips where the true logit beats the twin's, clips
+    pair_counts: torch.Tensor  # (pairs, 3): see metrics.pair_counts
 
 
 def train_epoch(
@@ -79,6 +79,59 @@ def _divergence(trainer: Trainer, loss: torch.Tensor, epoch: int, step: int) -> 
     )
 
 
+# Batches over which BN statistics are recomputed before each evaluation ("precise BN").
+BN_BATCHES = 20
+
+
+@torch.no_grad()
+def recompute_bn_statistics(
+    trainer: Trainer, model: nn.Module, batches: Iterable[Batch]
+) -> int:
+    """Replace every batch-norm layer's running statistics by their plain average over
+    ``batches``, computed with the current weights; returns the batches used.
+
+    Why: the running statistics are an exponential average taken while the weights moved. Early
+    in a short run at a high learning rate they describe weights several hundred steps old, and
+    evaluation with them is far off (measured on bLVNet-26 after one epoch at lr 0.05: validation
+    loss 33.8 and top-1 11 % with them, 1.43 and 46.5 % with recomputed ones). Training is not
+    affected: in train mode a batch norm normalises with the batch's own statistics.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches below
+    model.train()
+    used = 0
+    try:
+        for clips, _ in batches:
+            with autocast(trainer.device.type, trainer.precision):
+                model(clips.to(trainer.device))
+            used += 1
+    finally:
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+        model.train(was_training)
+    _average_over_processes(norms, trainer)
+    return used
+
+
+def _average_over_processes(norms: list[nn.Module], trainer: Trainer) -> None:
+    """Each process saw its own batches: give every process the mean of their statistics."""
+    world = trainer.processes.world_size
+    if world == 1:
+        return
+    for norm in norms:
+        for name in ("running_mean", "running_var"):
+            buffer = getattr(norm, name)
+            local = buffer.detach().cpu().double()
+            summed = all_reduce_sum(local, trainer.processes, trainer.device)
+            buffer.copy_((summed / world).to(buffer.dtype))
+
+
 @torch.no_grad()
 def evaluate(
     trainer: Trainer, model: nn.Module, batches: Iterable[Batch], pairs: PairTable
@@ -90,7 +143,7 @@ def evaluate(
     """
     model.eval()
     totals = torch.zeros(4, dtype=torch.float64)  # loss sum, top-1 hits, top-5 hits, clips
-    paired = torch.zeros(pairs.count, 2, dtype=torch.float64)
+    paired = torch.zeros(pairs.count, 3, dtype=torch.float64)
     for clips, labels in batches:
         clips, labels = clips.to(trainer.device), labels.to(trainer.device)
         with autocast(trainer.device.type, trainer.precision):

@@ -2,7 +2,9 @@
 
 Top-5 is top-min(5, classes). Pair accuracy asks, for each time-reversed pair (a, b) and each
 validation clip labelled a or b, whether the logit of the true label beats the logit of its twin:
-a model blind to frame order scores 50 % there, whatever its overall accuracy.
+a model blind to frame order scores 50 % there, whatever its overall accuracy. Pair identity asks
+whether the predicted class is one of the clip's pair: it shows whether a model learned anything at
+all (chance is 1 / pairs), order-blind or not.
 """
 
 from dataclasses import dataclass
@@ -38,9 +40,14 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
     return int(hits[:, 0].sum()), int(hits.any(dim=1).sum())
 
 
+# Columns of pair_counts' result.
+WITHIN, IDENTIFIED, CLIPS = 0, 1, 2
+
+
 def pair_counts(logits: torch.Tensor, labels: torch.Tensor, table: PairTable) -> torch.Tensor:
-    """(pairs, 2) sums: clips where the true logit beats the twin's, and clips counted."""
-    counts = torch.zeros(table.count, 2, dtype=torch.float64)
+    """(pairs, 3) sums: clips where the true logit beats the twin's, clips whose predicted class
+    is in their pair, and clips counted."""
+    counts = torch.zeros(table.count, 3, dtype=torch.float64)
     logits, labels = logits.float().cpu(), labels.cpu()
     twin = table.twin[labels]
     paired = twin >= 0
@@ -50,17 +57,20 @@ def pair_counts(logits: torch.Tensor, labels: torch.Tensor, table: PairTable) ->
     true_logit = logits[rows, labels[rows]]
     twin_logit = logits[rows, twin[rows]]
     index = table.pair_index[labels[rows]]
-    counts[:, 0].index_add_(0, index, (true_logit > twin_logit).double())
-    counts[:, 1].index_add_(0, index, torch.ones(len(rows), dtype=torch.float64))
+    predicted = table.pair_index[logits[rows].argmax(dim=1)]
+    counts[:, WITHIN].index_add_(0, index, (true_logit > twin_logit).double())
+    counts[:, IDENTIFIED].index_add_(0, index, (predicted == index).double())
+    counts[:, CLIPS].index_add_(0, index, torch.ones(len(rows), dtype=torch.float64))
     return counts
 
 
 def pair_accuracy(
-    counts: torch.Tensor, pairs: list[tuple[int, int]], names: list[str]
+    counts: torch.Tensor, pairs: list[tuple[int, int]], names: list[str], column: int = WITHIN
 ) -> dict[str, float]:
-    """Fraction per pair, keyed ``"name_a|name_b"``; pairs without validation clips are left out."""
+    """Fraction per pair of ``column`` (WITHIN or IDENTIFIED), keyed ``"name_a|name_b"``; pairs
+    without validation clips are left out."""
     return {
-        f"{names[a]}|{names[b]}": float(counts[i, 0] / counts[i, 1])
+        f"{names[a]}|{names[b]}": float(counts[i, column] / counts[i, CLIPS])
         for i, (a, b) in enumerate(pairs)
-        if counts[i, 1] > 0
+        if counts[i, CLIPS] > 0
     }

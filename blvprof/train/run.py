@@ -24,8 +24,8 @@ from blvprof.errors import UserError
 from blvprof.measure.flops import count_flops, parameter_count
 from blvprof.train.checkpoint import CHECKPOINT_FILE, RunState, restore_progress, save_progress
 from blvprof.train.distributed import device_type, process_group, resolve_device
-from blvprof.train.loop import evaluate, train_epoch
-from blvprof.train.metrics import pair_accuracy
+from blvprof.train.loop import evaluate, recompute_bn_statistics, train_epoch
+from blvprof.train.metrics import CLIPS, IDENTIFIED, pair_accuracy
 from blvprof.train.runtime import deterministic_algorithms, epoch_seed, seed_everything
 from blvprof.train.session import Session, open_session, wrap_for_processes
 from blvprof.train.spec import TrainSpec
@@ -111,6 +111,7 @@ def _one_epoch(session: Session, state: RunState, epoch: int, bar: Progress) -> 
         lambda loss: bar.update(task, advance=1, status=f"loss {loss:.3f}"),
     )
     trained = time.perf_counter()
+    recompute_bn_statistics(trainer, session.net, session.bn_loader)
     result = evaluate(
         trainer, session.net, islice(session.val_loader, spec.max_val_batches), session.pairs
     )
@@ -121,14 +122,22 @@ def _one_epoch(session: Session, state: RunState, epoch: int, bar: Progress) -> 
         "val_loss": result.val_loss,
         "val_top1": result.val_top1,
         "val_top5": result.val_top5,
+        "val_pair_identity": _identity(result.pair_counts),
         "lr": trainer.optimizer.param_groups[0]["lr"],
         "seconds": time.perf_counter() - started,
         "train_seconds": trained - started,
     }
     bar.update(task, status=f"loss {train_loss:.3f}, val top-1 {result.val_top1:.1%}")
-    names = session.bundle.class_names
-    pairs = pair_accuracy(result.pair_counts, session.bundle.reversed_pairs, names)
-    return RunState([*state.history, entry], pairs)
+    names, reversed_pairs = session.bundle.class_names, session.bundle.reversed_pairs
+    within = pair_accuracy(result.pair_counts, reversed_pairs, names)
+    identity = pair_accuracy(result.pair_counts, reversed_pairs, names, IDENTIFIED)
+    return RunState([*state.history, entry], within, identity)
+
+
+def _identity(counts: Any) -> float | None:
+    """The fraction of paired validation clips whose predicted class is in their pair."""
+    clips = float(counts[:, CLIPS].sum())
+    return float(counts[:, IDENTIFIED].sum()) / clips if clips else None
 
 
 def _macs(model_name: str, config: Any) -> dict[str, Any]:
@@ -186,6 +195,9 @@ def _record(
         "pair_accuracy_mean": (
             statistics.fmean(state.pair_accuracy.values()) if state.pair_accuracy else None
         ),
+        "pair_identity": state.pair_identity if bundle.reversed_pairs else None,
+        "pair_identity_mean": last.get("val_pair_identity"),
+        "benchmark": bundle.benchmark,
         "params": parameter_count(session.net),
         **_macs(session.model_name, session.config),
         "flip": bundle.flip_allowed,  # random left-right flips of training clips

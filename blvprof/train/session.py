@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -15,7 +16,7 @@ import model as zoo
 from blvprof.data import DataBundle, build_datasets, parse_data_spec
 from blvprof.errors import UserError
 from blvprof.train.distributed import Processes
-from blvprof.train.loop import Batch, Trainer
+from blvprof.train.loop import BN_BATCHES, Batch, Trainer
 from blvprof.train.metrics import PairTable
 from blvprof.train.runtime import seed_everything, seed_worker
 from blvprof.train.schedule import make_optimizer, make_scheduler
@@ -32,6 +33,7 @@ class Session:
     trainer: Trainer  # its model is DDP-wrapped in a distributed run
     train_loader: DataLoader[Any]
     val_loader: DataLoader[Any]
+    bn_loader: DataLoader[Any]  # the fixed training clips that BN statistics are recomputed on
     generator: torch.Generator  # the train loader's; reseeded every epoch
     steps_per_epoch: int
     pairs: PairTable
@@ -61,6 +63,7 @@ def open_session(
     generator = torch.Generator()
     train_loader, val_loader = _loaders(bundle, spec, processes, generator, device)
     steps = _steps_per_epoch(train_loader, spec, processes, len(bundle.train))
+    bn_loader = _bn_loader(bundle, spec, processes, device, min(BN_BATCHES, steps))
     optimizer = make_optimizer(net, spec.lr, spec.weight_decay)
     precision = resolve_precision(spec.precision, device.type)
     trainer = Trainer(
@@ -82,6 +85,7 @@ def open_session(
         trainer=trainer,
         train_loader=train_loader,
         val_loader=val_loader,
+        bn_loader=bn_loader,
         generator=generator,
         steps_per_epoch=steps,
         pairs=pairs,
@@ -158,6 +162,25 @@ def _loaders(
         **common,
     )
     return train_loader, DataLoader(val, shuffle=False, **common)
+
+
+def _bn_loader(
+    bundle: DataBundle, spec: TrainSpec, processes: Processes, device: torch.device, batches: int
+) -> DataLoader[Batch]:
+    """``batches`` batches of training clips drawn once from the run's seed: the same clips
+    every epoch, in every rerun and whatever the loader's workers, so a resumed or re-run
+    evaluation is identical. Each process takes its own share."""
+    count = min(len(bundle.train), batches * spec.batch * processes.world_size)
+    chosen = np.random.default_rng(spec.seed).permutation(len(bundle.train))[:count]
+    mine = [int(i) for i in chosen[processes.rank :: processes.world_size]]
+    return DataLoader(
+        Subset(bundle.train, mine),
+        batch_size=spec.batch,
+        shuffle=False,
+        num_workers=spec.workers,
+        worker_init_fn=seed_worker,
+        pin_memory=device.type == "cuda",
+    )
 
 
 def _steps_per_epoch(

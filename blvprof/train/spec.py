@@ -4,6 +4,7 @@ import math
 import typing
 from dataclasses import dataclass, fields
 
+from blvprof.data.spec import canonical_data_spec
 from blvprof.errors import UserError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -32,6 +33,8 @@ class TrainSpec:
     def __post_init__(self) -> None:
         _check_types(self)
         _check_values(self)
+        # The benchmark's version is part of what a run did (and of its checkpoint's spec).
+        object.__setattr__(self, "data", canonical_data_spec(self.data))
 
 
 def _check_types(spec: TrainSpec) -> None:

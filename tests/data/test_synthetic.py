@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from blvprof.data import DataBundle, DataError, build_datasets, parse_data_spec
-from blvprof.data.synthetic import SyntheticConfig, render_pair, synthetic_sample
+from blvprof.data.synthetic import (
+    PAIR_COLOURS,
+    VERSIONS,
+    SyntheticConfig,
+    render_pair,
+    synthetic_clip,
+    synthetic_sample,
+    target_track,
+)
 
 NUM_FRAMES, SIZE = 8, 32
 MEAN = np.array([0.485, 0.456, 0.406])[:, None, None, None]  # ImageNet normalisation, (3, 1, 1, 1)
@@ -62,12 +70,13 @@ def test_invalid_options(options: str) -> None:
         build(options)
 
 
-def test_second_class_is_the_first_played_backwards() -> None:
-    config = SyntheticConfig(classes=4, samples=16, seed=7)
-    for index in (1, 3):  # labels 1 and 3: move_right, move_down
+@pytest.mark.parametrize("version", VERSIONS)
+def test_second_class_is_the_first_played_backwards(version: int) -> None:
+    config = SyntheticConfig(classes=10, samples=16, seed=7, version=version)
+    for index in (1, 3, 5, 7, 9):  # every pair's second class
         clip, label = synthetic_sample(config, "train", index, NUM_FRAMES, SIZE)
         rng = np.random.default_rng([7, 0, index])
-        forward = np.clip(render_pair(label // 2, rng, NUM_FRAMES, SIZE), 0, 1)
+        forward = np.clip(render_pair(label // 2, rng, NUM_FRAMES, SIZE, version), 0, 1)
         assert np.allclose(clip.numpy(), ((forward - MEAN) / STD)[:, ::-1], atol=1e-5)
 
 
@@ -91,10 +100,10 @@ def frame_profile(clip: np.ndarray) -> np.ndarray:
     return np.stack([grey.mean(axis=(1, 2)), saturated, mass, x, y], axis=1)
 
 
-@pytest.fixture(scope="module")
-def profiles() -> dict[int, np.ndarray]:
-    """Class → (n, T, 4) frame profiles of its training clips."""
-    bundle = build(f"classes={PROFILE_CLASSES},samples={PROFILE_SAMPLES}")
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"v{v}")
+def profiles(request: pytest.FixtureRequest) -> dict[int, np.ndarray]:
+    """Class → (n, T, 5) frame profiles of its training clips, for each benchmark version."""
+    bundle = build(f"classes={PROFILE_CLASSES},samples={PROFILE_SAMPLES},version={request.param}")
     by_class: dict[int, list[np.ndarray]] = {label: [] for label in range(PROFILE_CLASSES)}
     for index in range(len(bundle.train)):
         clip, label = bundle.train[index]
@@ -103,9 +112,15 @@ def profiles() -> dict[int, np.ndarray]:
 
 
 def mean_gap_in_standard_errors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|mean(a) - mean(b)| over the standard error of that difference, per trailing position."""
+    """|mean(a) - mean(b)| over the standard error of that difference, per trailing position.
+
+    A feature constant in both samples (version 2's first frame of an appearing target holds only
+    the corner tag) has no error: its gap is 0 if the constants agree, infinite if not.
+    """
     error = np.sqrt(a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b))
-    return np.abs(a.mean(axis=0) - b.mean(axis=0)) / error
+    gap = np.abs(a.mean(axis=0) - b.mean(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(error > 0, gap / error, np.where(gap > 0, np.inf, 0.0))
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
@@ -152,3 +167,47 @@ def test_the_checks_see_frame_order(profiles: dict[int, np.ndarray]) -> None:
         assert mean_gap_in_standard_errors(first, second)[:, feature].max() > 5, pair
     left, right = profiles[0][:, 0, 3], profiles[1][:, 0, 3]  # x centroid in the first frame
     assert ks_statistic(left, right) > ks_critical(len(left), len(right))
+
+
+def test_version_2_is_the_default_and_is_recorded() -> None:
+    assert build().benchmark == "synthetic-v2"
+    assert build("version=1").benchmark == "synthetic-v1"
+    with pytest.raises(DataError, match="version=3"):
+        build("version=3")
+
+
+def pixels_of(clip: np.ndarray, colour: tuple[float, float, float]) -> np.ndarray:
+    """(T,) count of pixels within the jitter of ``colour`` in each frame of (3, T, H, W)."""
+    target = np.array(colour)[:, None, None, None]
+    return (np.abs(clip - target) <= 0.05).all(axis=0).sum(axis=(1, 2))
+
+
+@pytest.mark.parametrize("label", range(10))
+def test_every_frame_of_both_classes_carries_its_pairs_cue(label: int) -> None:
+    """Version 2: each frame shows its pair's colour (at least the corner tag), no other pair's."""
+    config = SyntheticConfig(classes=10, samples=200)
+    tag = round(SIZE * 0.125) ** 2
+    for index in range(label, 60, 10):
+        clip, _ = synthetic_clip(config, "val", index, NUM_FRAMES, SIZE)
+        for pair, colour in enumerate(PAIR_COLOURS):
+            counts = pixels_of(clip, colour)
+            if pair == label // 2:
+                assert (counts >= tag).all(), counts
+            else:
+                assert (counts == 0).all(), (pair, counts)
+
+
+@pytest.mark.parametrize("num_frames", [2, 3, 4, 8, 16])
+def test_an_appearing_target_is_visible_in_a_third_of_the_frames(num_frames: int) -> None:
+    for seed in range(200):
+        track = target_track(4, np.random.default_rng(seed), num_frames, SIZE, version=2)
+        shown = track.opacity >= 1.0
+        assert shown.sum() >= -(-num_frames // 3) and shown[-1], track.opacity
+        assert track.opacity[0] == 0.0, track.opacity  # absent at first: it appears
+
+
+def test_a_rotating_target_turns_20_to_40_degrees_per_frame() -> None:
+    for seed in range(50):
+        track = target_track(3, np.random.default_rng(seed), NUM_FRAMES, SIZE, version=2)
+        steps = np.degrees(np.diff(track.angle))
+        assert np.allclose(steps, steps[0]) and 20 <= steps[0] <= 40

@@ -113,6 +113,6 @@ def test_inline_ablation_with_seeds_trains_once_per_seed(tmp_path, capsys, monke
     report = run(["report", "--db", str(db), "--out", str(tmp_path / "out")], capsys,
                  monkeypatch)
     text = (tmp_path / "out" / "ablation-seeds.md").read_text()
-    assert report.code == 0 and "| model | seed |" in text and "TSN-R26 seed=4" in text
+    assert report.code == 0 and "| model | seed | top-1 |" in text and "| TSN-R26 | 4 |" in text
     bad = run([*args[:-4], "--seeds", "-1", "--db", str(db)], capsys, monkeypatch)
     assert bad.code == 2 and "--seeds" in bad.err

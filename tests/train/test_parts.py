@@ -10,7 +10,13 @@ from torch import nn
 
 from blvprof.errors import UserError
 from blvprof.train import TrainSpec
-from blvprof.train.metrics import PairTable, pair_accuracy, pair_counts, topk_correct
+from blvprof.train.metrics import (
+    IDENTIFIED,
+    PairTable,
+    pair_accuracy,
+    pair_counts,
+    topk_correct,
+)
 from blvprof.train.schedule import lr_factor, make_optimizer, make_scheduler
 from blvprof.train.spec import resolve_precision
 
@@ -104,6 +110,8 @@ def test_pair_accuracy_compares_the_true_logit_with_its_twin() -> None:
         ]
     )
     counts = pair_counts(logits, torch.tensor([0, 1, 3, 4]), table)
-    assert counts.tolist() == [[1.0, 2.0], [1.0, 1.0]]
+    # columns: true beats twin, predicted class in the pair (label 0's prediction, 2, is not)
+    assert counts.tolist() == [[1.0, 1.0, 2.0], [1.0, 1.0, 1.0]]
     names = ["a", "b", "c", "d", "e"]
     assert pair_accuracy(counts, [(0, 1), (2, 3)], names) == {"a|b": 0.5, "c|d": 1.0}
+    assert pair_accuracy(counts, [(0, 1), (2, 3)], names, IDENTIFIED) == {"a|b": 0.5, "c|d": 1.0}
