@@ -130,7 +130,7 @@ def test_timed_runs_go_last_alone_with_every_core(monkeypatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 8)
 
     def task(key: str, metrics: list[str]) -> Task:
-        return Task("s", key, "profile", "tsn", {}, {"metrics": metrics})
+        return Task("s", key, "profile", "tsn", {}, {"metrics": metrics, "device": "cpu"})
 
     list(_local_outcomes([task("t", ["speed"]), task("a", ["flops"]), task("b", ["memory"])], 4))
     (untimed, workers_a), (timed, workers_b) = calls
