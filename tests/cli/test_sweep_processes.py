@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blvprof.store import Store
+from blvprof.store import Holder, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
@@ -146,6 +146,10 @@ def test_killing_the_driver_leaves_no_worker_behind(tmp_path) -> None:
     while any(alive(pid) for pid in left) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [pid for pid in left if alive(pid)], lines.lines
+    with Store(tmp_path / "r.db") as store:  # the dead driver's claim is stale: taken over
+        ((study, key, holder),) = store.claims()
+        assert f":{driver.pid}:" in holder
+        assert store.claim(study, key, Holder.this_process()) == "claimed"
 
 
 def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path) -> None:
