@@ -342,7 +342,7 @@ def _speed(table: Any, defaults: Mapping[str, Any], source: str) -> Speed:
 
 def _train(table: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The training recipe, checked by building the trainer's own spec from it."""
-    from blvprof.train import TrainSpec
+    from blvprof.train.spec import DEFAULT_SEEDS, TrainSpec
 
     _check_keys(table, tuple(f.name for f in fields(TrainSpec)), source, "train")
     from blvprof.data import DataError, build_datasets, parse_data_spec
@@ -365,7 +365,8 @@ def _train(table: Mapping[str, Any], source: str) -> dict[str, Any]:
         raise StudyError(f"{source}: train.data: {error}") from None
     except ValueError as error:  # a TrainSpec field: "epochs=0 must be at least 1"
         raise StudyError(f"{source}: train.{error}") from None
-    return {**table, "data": _canonical_data(table.get("data", TrainSpec.data))}
+    seeds = table.get("seed", list(DEFAULT_SEEDS))  # one seed cannot tell luck from an effect
+    return {**table, "data": _canonical_data(table.get("data", TrainSpec.data)), "seed": seeds}
 
 
 def _canonical_data(data: Any) -> Any:

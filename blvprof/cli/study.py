@@ -31,6 +31,7 @@ from blvprof.sweep import (
     run_tasks,
     unfinished,
 )
+from blvprof.train.spec import DEFAULT_SEEDS, TrainSpec
 
 PAPER_STUDY = "paper_claims.toml"
 DEFAULT_OUT = Path("runs") / "reports"  # ignored by git: a fresh clone stays clean
@@ -216,12 +217,16 @@ def ablate(
     data: Annotated[str | None, typer.Option("--data", help="Train on this data spec.")] = None,
     epochs: Annotated[
         int, typer.Option("--epochs", help="Training epochs.", **bounded("epochs"))
-    ] = 3,
-    batch: Annotated[int, typer.Option("--batch", help="Training batch.", **bounded("batch"))] = 8,
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.", **bounded("lr"))] = 0.01,
+    ] = TrainSpec.epochs,
+    batch: Annotated[
+        int, typer.Option("--batch", help="Training batch.", **bounded("batch"))
+    ] = TrainSpec.batch,
+    lr: Annotated[
+        float, typer.Option("--lr", help="Peak learning rate.", **bounded("lr"))
+    ] = TrainSpec.lr,
     seeds: Annotated[
         str, typer.Option("--seeds", help="Training seeds, comma list: one run per seed.")
-    ] = "0",
+    ] = ",".join(map(str, DEFAULT_SEEDS)),
     name: Annotated[str | None, typer.Option("--name", help="Study name.")] = None,
     device: StudyDevice = None,
     db: Db = DEFAULT_DB,
@@ -310,7 +315,7 @@ def inline_study(target: str, grid_options: dict[str, str | None], size: int | N
     if data is not None:
         study["train"] = {"data": data, "epochs": epochs, "batch": batch, "lr": lr,
                           **({"size": size} if size else {})}
-        if seeds and seeds != [0]:  # seed 0 is the trainer's default
+        if seeds:
             study["train"]["seed"] = seeds if len(seeds) > 1 else seeds[0]
         study["measure"] = {"metrics": ["flops", "params", "memory"], "counter": "flop_counter"}
     elif size:

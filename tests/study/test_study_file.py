@@ -113,8 +113,8 @@ def test_toml_round_trip() -> None:
     import tomllib
 
     assert tomllib.loads(text) == data
-    # the study's recipe names the synthetic benchmark's version (part of every run's key)
-    canonical = {**data["train"], "data": "synthetic:classes=4,version=2"}
+    # the recipe names the benchmark version (part of every key) and three seeds by default
+    canonical = {**data["train"], "data": "synthetic:classes=4,version=2", "seed": [0, 1, 2]}
     assert study_from_dict(tomllib.loads(text), "x").train == canonical
 
 
