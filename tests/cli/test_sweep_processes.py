@@ -89,6 +89,11 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def claimed(db: Path) -> bool:
+    with Store(db) as store:
+        return bool(store.claims())
+
+
 class Lines:
     """Collects a process's stderr lines in a thread, so the test can wait for one."""
 
@@ -134,6 +139,8 @@ def test_killing_the_driver_leaves_no_worker_behind(tmp_path) -> None:
     try:
         lines.wait_for(r"^\[2/3\]")  # the quick runs are done; the timed one is starting
         deadline = time.monotonic() + 60
+        while not claimed(tmp_path / "r.db") and time.monotonic() < deadline:
+            time.sleep(0.1)  # the timed run is claimed just before its worker gets it
         while not descendants(driver.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1)  # let the timed run's worker get going
