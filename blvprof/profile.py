@@ -22,7 +22,7 @@ from blvprof.errors import UserError
 from blvprof.measure import flops as flops_mod
 from blvprof.measure import memory, speed
 from blvprof.measure.env import Flags, environment
-from blvprof.measure.units import GIB
+from blvprof.units import GIB
 
 METRICS = ("flops", "params", "memory", "speed")
 COUNTERS = ("fvcore", "flop_counter")

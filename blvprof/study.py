@@ -27,7 +27,7 @@ import model as zoo
 from blvprof import external
 from blvprof.errors import UserError
 from blvprof.limits import BOUNDS, check, check_all
-from blvprof.measure.units import parse_bytes
+from blvprof.units import parse_bytes
 
 _METRICS = ("flops", "params", "memory", "speed")
 _COUNTERS = ("fvcore", "flop_counter")

@@ -46,7 +46,6 @@ from blvprof.cli.options import (
 )
 from blvprof.errors import UserError
 from blvprof.measure.env import Flags
-from blvprof.measure.units import format_bytes
 from blvprof.profile import ProfileRequest, profile, resolve_device, store_record
 from blvprof.report.summary import (
     COLUMNS,
@@ -58,6 +57,7 @@ from blvprof.report.summary import (
     summarize,
 )
 from blvprof.store import Store, now
+from blvprof.units import format_bytes
 
 stderr = Console(stderr=True)
 ModelArg = Annotated[

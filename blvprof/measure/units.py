@@ -4,37 +4,9 @@ A MAC is one multiply-accumulate; a FLOP is one multiply or one add, so 1 MAC = 
 paper's "FLOPs" are MACs. Bytes use binary prefixes (GiB = 2**30) unless the name says GB.
 """
 
-import re
-
-KIB, MIB, GIB = 2**10, 2**20, 2**30
-_BYTE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kib": KIB,
-    "mib": MIB,
-    "gib": GIB,
-    "tib": 2**40,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "k": KIB,
-    "m": MIB,
-    "g": GIB,  # bare letters follow the binary convention of GPU tools
-}
-_BYTES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-
-
-def parse_bytes(text: str) -> int:
-    """'16GiB' -> 17179869184, '16GB' -> 16000000000, '512MiB', '1.5 GiB', '1024'."""
-    match = _BYTES.match(text)
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _BYTE_UNITS:
-        raise ValueError(f"cannot read {text!r} as a memory size (examples: 16GiB, 12GB, 512MiB)")
-    value = int(float(match.group(1)) * _BYTE_UNITS[unit])
-    if value <= 0:
-        raise ValueError(f"memory size {text!r} must be positive")
-    return value
+# The sizes and their text forms live in blvprof.units (torch-free, shared with rendering);
+# re-exported here for measurement code and benchmarks that read them from this module.
+from blvprof.units import GIB, KIB, MIB, format_bytes, parse_bytes  # noqa: F401
 
 
 def bytes_to_gib(n_bytes: float) -> float:
@@ -83,11 +55,3 @@ def per_clip(per_frame_value: float, num_frames: int) -> float:
 def giga(value: float) -> float:
     return value / 1e9
 
-
-def format_bytes(n_bytes: float) -> str:
-    """Human-readable binary size: '1.50 GiB', '752 MiB'."""
-    if n_bytes >= GIB:
-        return f"{n_bytes / GIB:.2f} GiB"
-    if n_bytes >= MIB:
-        return f"{n_bytes / MIB:.0f} MiB"
-    return f"{n_bytes / KIB:.0f} KiB"

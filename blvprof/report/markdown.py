@@ -5,8 +5,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from blvprof.measure.units import format_bytes
 from blvprof.report.summary import model_label
+from blvprof.units import format_bytes
 
 MISSING = "–"
 # Environment fields shown in every report, with their row names.
