@@ -81,6 +81,7 @@ class Target:
 
     device: str  # 'cpu' or 'cuda' (never 'auto')
     gpu: str | None = None  # the GPU's name: runs on different GPUs never share a key
+    cpu: str | None = None  # the CPU's model name: timed runs on other CPUs never share a key
 
 
 def resolve_target(device: str, executor: str = "local", address: str | None = None) -> Target:
@@ -88,8 +89,8 @@ def resolve_target(device: str, executor: str = "local", address: str | None = N
 
     Local runs and a local Ray run on this machine: 'auto' resolves here and CUDA runs are keyed
     by this machine's GPU. A remote Ray cluster (``address``) is out of the driver's sight: it
-    needs an explicit cpu or cuda, and its CUDA runs are keyed without a GPU name (use one store
-    per GPU type there).
+    needs an explicit cpu or cuda, and its runs are keyed without a GPU or CPU name (use one
+    store per machine type there).
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
@@ -100,21 +101,40 @@ def resolve_target(device: str, executor: str = "local", address: str | None = N
         return Target(device)
     import torch
 
+    from blvprof.measure.env import machine
     from blvprof.profile import resolve_device
 
     resolved = resolve_device(device)
-    return Target(resolved, torch.cuda.get_device_name() if resolved == "cuda" else None)
+    if resolved == "cuda":
+        return Target(resolved, gpu=torch.cuda.get_device_name())
+    return Target(resolved, cpu=machine()["cpu"])
+
+
+def _machine_of(request: dict[str, Any], target: Target | None) -> dict[str, str]:
+    """The machine a run's key names: the GPU of a CUDA run, the CPU model of a timed CPU run.
+
+    A timing is a property of the machine; MAC counts and memory estimates are not, so an untimed
+    CPU run keeps the key it always had and stores made elsewhere stay reusable for them.
+    """
+    if target is None:
+        return {}
+    if target.gpu:
+        return {"gpu": target.gpu}
+    if target.cpu and "speed" in request["metrics"]:
+        return {"cpu": target.cpu}
+    return {}
 
 
 def _task(study_name: str, kind: str, point: Point, request: dict[str, Any],
-          train: dict[str, Any] | None, gpu: str | None = None) -> Task:
+          train: dict[str, Any] | None, target: Target | None = None) -> Task:
     what = {"kind": kind, "model": point.model, "overrides": point.overrides,
             "request": request, "train": train}
     if external.is_reference(point.model):  # an edited model file is a new run
         what["source"] = external.source_digest(point.model)
-    key = digest({**what, "gpu": gpu} if gpu else what)  # a CPU key is what it always was
+    machine = _machine_of(request, target)
+    key = digest({**what, **machine})
     legacy = None
-    if request["device"] == "cpu":
+    if request["device"] == "cpu" and not machine:  # a legacy row's CPU is unknown: not a timing
         legacy = digest({**what, "request": {**request, "device": "auto"}})
     return Task(study_name, key, kind, point.model, point.overrides, request, train,
                 legacy_key=legacy)
@@ -129,14 +149,14 @@ def plan(study: Study, quick: bool = False, store_name: str | None = None,
     """
     name = store_name or study.name
     m = study.measure
-    gpu = target.gpu if target else None
     request = {"metrics": list(m.metrics), "batch": m.batch,
                "device": target.device if target else m.device,
                "budget_bytes": m.memory_budget, "precision": m.precision, "warmup": m.warmup,
                "steps": m.steps, "counter": m.counter}
     recipes = study.recipes or [None]
     varied = tuple(k for k, v in (study.train or {}).items() if isinstance(v, list))
-    tasks = [dataclasses.replace(_task(name, study.kind, p, request, recipe, gpu), varied=varied)
+    tasks = [dataclasses.replace(_task(name, study.kind, p, request, recipe, target),
+                                 varied=varied)
              for p in study.points for recipe in recipes]
     if study.speed is not None:
         s = study.speed
@@ -148,8 +168,19 @@ def plan(study: Study, quick: bool = False, store_name: str | None = None,
             sized = Point(point.model, external.resized(point.overrides, size)
                           if external.is_reference(point.model)
                           else {**point.overrides, "image_size": size})
-            tasks.append(_task(name, "profile", sized, timed, None, gpu))
+            tasks.append(_task(name, "profile", sized, timed, None, target))
     return tasks
+
+
+def plan_profiles(name: str, runs: list[tuple[Point, dict[str, Any]]],
+                  target: Target) -> list[Task]:
+    """Profile runs of ad-hoc points (``blvprof compare``), keyed as a study's runs are.
+
+    Each request has :func:`blvprof.profile.settings_of`'s fields: a study's, plus the flags
+    (channels_last, compiled, cudnn_benchmark, seed) a study leaves at their defaults.
+    """
+    return [_task(name, "profile", point, {**request, "device": target.device}, None, target)
+            for point, request in runs]
 
 
 def execute(task: Task) -> Outcome:
@@ -159,6 +190,7 @@ def execute(task: Task) -> Outcome:
     from blvprof.measure.env import Flags
     from blvprof.profile import ProfileRequest, profile, resolve_device
 
+    flag_names = [f.name for f in dataclasses.fields(Flags)]  # a study gives only precision
     if task.threads:
         torch.set_num_threads(task.threads)
     started, clock = now(), time.perf_counter()
@@ -168,7 +200,7 @@ def execute(task: Task) -> Outcome:
     try:
         request_fields = dict(task.request)
         device = resolve_device(request_fields.pop("device"))
-        precision = request_fields.pop("precision")
+        flags = Flags(**{k: request_fields.pop(k) for k in flag_names if k in request_fields})
         train_record = None
         if task.train is not None:
             from blvprof.train import TrainSpec, train_model
@@ -184,7 +216,7 @@ def execute(task: Task) -> Outcome:
             arguments, clip, layout = external.split_point(overrides)
             overrides, inputs = arguments, {"input_shape": clip, "layout": layout}
         request = ProfileRequest(model=task.model, overrides=overrides, device=device,
-                                 flags=Flags(precision=precision), **inputs, **request_fields)
+                                 flags=flags, **inputs, **request_fields)
         record = profile(request)
         env = record.pop("env")
         config = record.pop("config")

@@ -5,7 +5,7 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -46,7 +46,7 @@ from blvprof.cli.options import (
 )
 from blvprof.errors import UserError
 from blvprof.measure.env import Flags
-from blvprof.profile import ProfileRequest, profile, resolve_device, store_record
+from blvprof.profile import ProfileRequest, profile, resolve_device, settings_of, store_record
 from blvprof.report.summary import (
     COLUMNS,
     RATIO_METRICS,
@@ -54,9 +54,12 @@ from blvprof.report.summary import (
     format_cell,
     header,
     model_label,
+    record_of,
     summarize,
 )
-from blvprof.store import Store, now
+from blvprof.store import Store, digest, now
+from blvprof.study import Point as StudyPoint
+from blvprof.sweep import Task, plan_profiles, resolve_target, run_tasks, unfinished
 from blvprof.units import format_bytes
 
 stderr = Console(stderr=True)
@@ -355,7 +358,7 @@ def compare_command(
         )
         for model, overrides, point_clip in points
     ]
-    records = _run_grid(requests, db)
+    records = _run_compare(requests, db)
     rows = add_ratios([summarize(r) for r in records])
     if json_out:
         print(json.dumps({"rows": rows, "records": records}, default=str))
@@ -441,27 +444,41 @@ def _dedupe(points: list[Point]) -> list[Point]:
     return unique
 
 
-def _run_grid(requests: list[ProfileRequest], db: Any) -> list[dict[str, Any]]:
-    records = []
-    study, show = f"compare-{uuid.uuid4().hex[:8]}", sys.stderr.isatty()
-    with _open_store(db) as store, Progress(console=stderr, disable=not show) as bar:
-        task = bar.add_task("profiling", total=len(requests))
-        for request in requests:
-            bar.update(task, description=f"{request.model} {request.overrides}")
-            started, clock = now(), time.perf_counter()
-            record = profile(replace(request))
-            store_record(
-                store,
-                request,
-                record,
-                study,
-                uuid.uuid4().hex,
-                started,
-                time.perf_counter() - clock,
-            )
-            records.append(record)
-            bar.advance(task)
-    return records
+def _study_point(request: ProfileRequest) -> StudyPoint:
+    """A comparison point as a study's grid point: a reference's clip and layout are input keys."""
+    overrides = dict(request.overrides)
+    if request.input_shape is not None:
+        overrides["input_shape"] = ",".join(map(str, request.input_shape))
+    if request.layout is not None:
+        overrides["layout"] = request.layout
+    return StudyPoint(request.model, overrides)
+
+
+def compare_study(requests: list[ProfileRequest]) -> tuple[str, list[Task]]:
+    """The comparison as a study: its name (the same for the same points and settings, so a
+    repeated compare reuses its runs and is one report) and its runs, keyed as a study's are."""
+    runs = [(_study_point(r), settings_of(r)) for r in requests]
+    name = "compare-" + digest([[p.model, p.overrides, settings] for p, settings in runs])[:8]
+    return name, plan_profiles(name, runs, resolve_target(requests[0].device))
+
+
+def _run_compare(requests: list[ProfileRequest], db: Any) -> list[dict[str, Any]]:
+    """Run what the store lacks of the comparison (in a worker, as a sweep does); its records."""
+    name, tasks = compare_study(requests)
+    with _open_store(db) as store:
+        with Progress(console=stderr, disable=not stderr.is_terminal) as bar:
+            job = bar.add_task("profiling", total=len(unfinished(tasks, store)))
+            summary = run_tasks(tasks, store, on_done=lambda outcome: bar.update(
+                job, advance=1, description=outcome.task.label[:40]))
+        rows = {row["key"]: row for row in store.runs(study=name)}
+    failed = [t for t in tasks if rows.get(t.key, {}).get("status") != "ok"]
+    if failed:  # one line, as a bad flag is: the row is kept ('error' rows are retried)
+        row = rows.get(failed[0].key)
+        why = (row["error"] or row["status"]) if row else "left to another sweep on this store"
+        raise UserError(f"{len(failed)} of {len(tasks)} runs did not finish; "
+                        f"{failed[0].label}: {why}")
+    print(f"{name}: {summary.ok} ran, {summary.skipped} reused in {db}", file=sys.stderr)
+    return [record_of(rows[t.key]) for t in tasks]
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:

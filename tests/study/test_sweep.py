@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from blvprof.errors import UserError
+from blvprof.measure.env import machine
 from blvprof.store import Run, Store, digest
 from blvprof.study import load_study
 from blvprof.sweep import Target, plan, resolve_target, run_tasks
@@ -82,9 +83,33 @@ def test_auto_resolves_on_the_driver_to_this_gpu(monkeypatch) -> None:
     assert resolve_target("auto") == Target("cuda", "Fake GPU")
     assert resolve_target("auto", "ray") == Target("cuda", "Fake GPU")  # a local Ray
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert resolve_target("auto") == Target("cpu")
+    assert resolve_target("auto") == Target("cpu", cpu=machine()["cpu"])
     with pytest.raises(UserError, match="no CUDA GPU"):
         resolve_target("cuda")
+
+
+SPEED = """
+[speed]
+size = 64
+quick_size = 32
+[[speed.grid]]
+model = "tsn"
+num_frames = 2
+"""
+
+
+def test_timed_cpu_runs_are_keyed_by_the_cpu_model_counts_are_not(tmp_path) -> None:
+    """Speed rows of two machines are never reused across them; count rows stay reusable."""
+    study = load_study(tiny_study(tmp_path, TINY_STUDY + SPEED))
+    epyc, xeon, unnamed = (plan(study, target=Target("cpu", cpu=cpu))
+                           for cpu in ("AMD EPYC 7R13", "Intel Xeon Platinum 8375C", None))
+    timed = [i for i, t in enumerate(epyc) if "speed" in t.request["metrics"]]
+    assert len(timed) == 1 and len(epyc) == 5
+    for i, (a, b, old) in enumerate(zip(epyc, xeon, unnamed, strict=True)):
+        if i in timed:
+            assert len({a.key, b.key, old.key}) == 3 and a.legacy_key is None
+        else:  # the key a count always had: stores made on another CPU stay reusable
+            assert a.key == b.key == old.key and a.legacy_key == old.legacy_key
 
 
 def test_a_remote_ray_cluster_needs_an_explicit_device() -> None:
