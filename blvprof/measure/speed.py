@@ -43,7 +43,7 @@ GPU_PEAK_FLOPS: dict[tuple[str, str | None], dict[str, float]] = {
 _VENDOR_WORDS = {"NVIDIA", "TESLA"}
 
 
-# glibc's mallopt parameters (malloc.h) and the values DESIGN.md's GLIBC_TUNABLES set
+# glibc's mallopt parameters (malloc.h) and the values the GLIBC_TUNABLES below set
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _TRIM_THRESHOLD = 2**31 - 1  # mallopt takes a C int: 2 GiB, not the tunable's 64 GiB
 
