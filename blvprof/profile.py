@@ -3,8 +3,8 @@
 The model is a registered name or a reference to a callable (``blvprof.external``), or a module
 already built (:func:`profile_module`). Counts are per clip (the paper's convention: one view,
 batch 1) whatever layout the model takes its input in; memory and speed are measured at
-the requested batch. The record's keys follow the contract in DESIGN.md; absent metrics are absent
-keys.
+the requested batch. The record's keys are documented in docs/records.md; absent metrics are
+absent keys.
 """
 
 import dataclasses

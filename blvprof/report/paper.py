@@ -1,7 +1,7 @@
 """The paper's numbers, as constants (Fan et al., "More Is Less", NeurIPS 2019, arXiv 1912.00869).
 
 "FLOPs" in the paper are multiply-accumulates of conv and linear layers for one clip at 224×224
-with 174 classes (Something-Something); "8×2" means 16 input frames. See shared/PAPER.md.
+with 174 classes (Something-Something); "8×2" means 16 input frames. See docs/paper.md.
 """
 
 from dataclasses import dataclass
