@@ -110,7 +110,7 @@ def resolve_target(device: str, executor: str = "local", address: str | None = N
     return Target(resolved, cpu=machine()["cpu"])
 
 
-def _machine_of(request: dict[str, Any], target: Target | None) -> dict[str, str]:
+def machine_of(request: dict[str, Any], target: Target | None) -> dict[str, str]:
     """The machine a run's key names: the GPU of a CUDA run, the CPU model of a timed CPU run.
 
     A timing is a property of the machine; MAC counts and memory estimates are not, so an untimed
@@ -131,7 +131,7 @@ def _task(study_name: str, kind: str, point: Point, request: dict[str, Any],
             "request": request, "train": train}
     if external.is_reference(point.model):  # an edited model file is a new run
         what["source"] = external.source_digest(point.model)
-    machine = _machine_of(request, target)
+    machine = machine_of(request, target)
     key = digest({**what, **machine})
     legacy = None
     if request["device"] == "cpu" and not machine:  # a legacy row's CPU is unknown: not a timing

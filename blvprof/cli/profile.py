@@ -59,7 +59,14 @@ from blvprof.report.summary import (
 )
 from blvprof.store import Store, digest, now
 from blvprof.study import Point as StudyPoint
-from blvprof.sweep import Task, plan_profiles, resolve_target, run_tasks, unfinished
+from blvprof.sweep import (
+    Task,
+    machine_of,
+    plan_profiles,
+    resolve_target,
+    run_tasks,
+    unfinished,
+)
 from blvprof.units import format_bytes
 
 stderr = Console(stderr=True)
@@ -457,9 +464,12 @@ def _study_point(request: ProfileRequest) -> StudyPoint:
 def compare_study(requests: list[ProfileRequest]) -> tuple[str, list[Task]]:
     """The comparison as a study: its name (the same for the same points and settings, so a
     repeated compare reuses its runs and is one report) and its runs, keyed as a study's are."""
+    target = resolve_target(requests[0].device)
     runs = [(_study_point(r), settings_of(r)) for r in requests]
-    name = "compare-" + digest([[p.model, p.overrides, settings] for p, settings in runs])[:8]
-    return name, plan_profiles(name, runs, resolve_target(requests[0].device))
+    # the machine where a figure depends on it (a GPU, a timed CPU): one report per machine
+    name = "compare-" + digest([[p.model, p.overrides, settings, machine_of(settings, target)]
+                                for p, settings in runs])[:8]
+    return name, plan_profiles(name, runs, target)
 
 
 def _run_compare(requests: list[ProfileRequest], db: Any) -> list[dict[str, Any]]:
