@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere in the checkout
 
-from blvprof.measure.units import MIB, format_bytes, parse_bytes  # noqa: E402
+from blvprof.units import MIB, format_bytes, parse_bytes  # noqa: E402  (torch-free)
 
 REPORT = "gpu-check.md"
 MODELS = {"blvnet_tam": "bLVNet-TAM", "tsn": "TSN-R", "tam_resnet": "TAM-R"}
