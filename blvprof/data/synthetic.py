@@ -12,7 +12,7 @@ Two versions (``version`` in the data spec, recorded in every run as ``benchmark
   colour sits in a corner of every frame, and distractors and background are unsaturated, so every
   frame names its pair and an order-blind model's expected score is known exactly: pair identity
   100 %, top-1 50 % (pair named, order guessed), within-pair accuracy 50 %. An appearing target is
-  visible in at least a third of the frames, and a rotating one is larger, turns 20–40° per frame
+  visible in at least a third of the frames, and a rotating one is larger, turns 30–50° per frame
   and carries an off-centre mark, so every pair can be learned from frame order.
 - **1: the harder first version.** One target of a random colour at a random place: a single frame
   says almost nothing about which pair a clip belongs to, so models that see one frame at a time
@@ -64,7 +64,7 @@ PAIR_COLOURS = (
 )
 COLOUR_JITTER = 0.04  # per channel, so the cue is a colour range, not one exact value
 TAG_FRACTION = 0.125  # the corner tag's side, as a fraction of the frame's
-TURN_PER_FRAME = (np.pi / 9, 2 * np.pi / 9)  # 20–40°: under 180°, so the direction is unambiguous
+TURN_PER_FRAME = (np.pi / 6, 5 * np.pi / 18)  # 30–50°: under 180°, so the direction is unambiguous
 
 Split = Literal["train", "val"]
 

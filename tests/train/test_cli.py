@@ -71,7 +71,7 @@ def test_summary_then_rerun_without_resume_is_refused(
     ("args", "message"),
     [
         (["--data", "imagenet"], "unknown kind 'imagenet'"),
-        (["--epochs", "0"], "epochs=0 must be at least 1"),
+        (["--epochs", "0"], "epochs=0 is out of range: must be between 1 and"),
         (["--precision", "fp8"], "precision='fp8' must be one of"),
         (["--set", "colour=1"], "tsn has no field 'colour'"),
     ],
