@@ -206,7 +206,7 @@ def _choices(annotation: Any) -> tuple[Any, ...] | None:
     return None
 
 
-def _from_text(text: str, annotation: Any) -> Any:
+def value_from_text(text: str, annotation: Any) -> Any:
     """``text`` as a value of ``annotation``; ValueError when it is not one."""
     if annotation is None or annotation is Any:
         try:
@@ -225,7 +225,7 @@ def _from_text(text: str, annotation: Any) -> Any:
         for alternative in alternatives:
             if alternative is not type(None):
                 try:
-                    return _from_text(text, alternative)
+                    return value_from_text(text, alternative)
                 except ValueError:
                     pass
         raise ValueError
@@ -284,7 +284,7 @@ def parse_argument(sig: Signature, key: str, text: str) -> Any:
     _known(sig, key)
     annotation = sig.types.get(key)
     try:
-        return _from_text(text, annotation)
+        return value_from_text(text, annotation)
     except ValueError:
         raise UserError(f"--set {key}={text}: {sig.label} expects {type_name(annotation)}"
                         ) from None

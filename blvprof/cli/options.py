@@ -8,9 +8,10 @@ import typer
 
 import model as zoo
 from blvprof.errors import UserError
+from blvprof.external import value_from_text
 from blvprof.limits import BOUNDS, check
-from blvprof.measure.units import parse_bytes
 from blvprof.profile import METRICS
+from blvprof.units import parse_bytes
 
 
 def bounded(name: str) -> dict[str, Any]:
@@ -105,7 +106,6 @@ ByModule = Annotated[
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.", **bounded("seed"))]
 
 DEFAULT_DB = Path("blvprof.db")
-_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
 def parse_csv_ints(text: str, name: str, minimum: int = 1, bound: str | None = None
@@ -142,28 +142,18 @@ def parse_metrics(text: str | None, device: str) -> tuple[str, ...]:
 
 
 def parse_value(model_name: str, field_name: str, text: str) -> Any:
-    """Convert ``text`` to the declared type of a config field."""
+    """Convert ``text`` to the declared type of a config field (as a model reference's
+    arguments are: one conversion, :func:`blvprof.external.value_from_text`)."""
     annotation = zoo.registry.field_type(model_name, field_name)
-    if typing.get_origin(annotation) is typing.Literal:
-        for choice in typing.get_args(annotation):
-            if str(choice) == text:
-                return choice
-        raise UserError(
-            f"--set {field_name}={text}: choose from "
-            f"{', '.join(map(str, typing.get_args(annotation)))}"
-        )
     try:
-        if annotation is bool:
-            if text.lower() not in _TRUE | _FALSE:
-                raise ValueError
-            return text.lower() in _TRUE
-        if annotation in (int, float, str):
-            return annotation(text)
+        return value_from_text(text, annotation)
     except ValueError:
+        if typing.get_origin(annotation) is typing.Literal:
+            choices = ", ".join(map(str, typing.get_args(annotation)))
+            raise UserError(f"--set {field_name}={text}: choose from {choices}") from None
         raise UserError(
             f"--set {field_name}={text}: expected {zoo.registry.type_name(annotation)}"
         ) from None
-    return text
 
 
 def model_overrides(model_name: str, sets: list[str] | None, **named: int | None) -> dict[str, Any]:

@@ -5,10 +5,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from blvprof.report.stats import CONFIDENCE, Estimate
 from blvprof.report.summary import model_label
 from blvprof.units import format_bytes
 
 MISSING = "–"
+CI = f"{100 * CONFIDENCE:.0f} %"  # "95 %", as every percentage in the reports
 # Environment fields shown in every report, with their row names.
 ENV_FIELDS: tuple[tuple[str, str], ...] = (
     ("device", "device"),
@@ -59,6 +61,24 @@ def percent(fraction: float | None, digits: int = 1) -> str:
 def signed_percent(fraction: float | None, digits: int = 2) -> str:
     """A relative difference as '+0.21 %'."""
     return MISSING if fraction is None else f"{100 * fraction:+.{digits}f} %"
+
+
+def mean_sd(value: Estimate | None) -> str:
+    """'85.3 ± 1.2 %' (the seeds' standard deviation), or the one value with one seed."""
+    if value is None:
+        return MISSING
+    if value.std is None:
+        return percent(value.mean)
+    return f"{100 * value.mean:.1f} ± {100 * value.std:.1f} %"
+
+
+def interval(low: float | None, high: float | None, clip: bool = True) -> str:
+    """'[83.1, 87.5]' in points; accuracy intervals are clipped to 0..100."""
+    if low is None or high is None:
+        return MISSING
+    if clip:
+        low, high = max(low, 0.0), min(high, 1.0)
+    return f"[{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def image(alt: str, png: Path, markdown_dir: Path) -> str:

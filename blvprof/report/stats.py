@@ -33,6 +33,12 @@ class Estimate:
     low: float | None  # the interval's bounds; None with one seed
     high: float | None
 
+    def clipped(self) -> tuple[float, float] | None:
+        """The interval within 0..1 (a t interval of an accuracy can pass 100 %), or None."""
+        if self.low is None or self.high is None:
+            return None
+        return (max(self.low, 0.0), min(self.high, 1.0))
+
 
 @dataclass(frozen=True)
 class Difference:

@@ -6,18 +6,10 @@ from pathlib import Path
 
 from blvprof.report import charts
 from blvprof.report.markdown import image
-from blvprof.report.stats import Estimate
 from blvprof.report.train_groups import Config
 from blvprof.report.train_rows import describe
 
 ALPHA, BETA, FRAMES = "config.alpha", "config.beta", "config.num_frames"
-
-
-def _bounds(value: Estimate) -> tuple[float, float] | None:
-    """The interval clipped to 0..1 (an accuracy), or None with one seed."""
-    if value.low is None or value.high is None:
-        return None
-    return (max(value.low, 0.0), min(value.high, 1.0))
 
 
 def _note(config: Config, skip: Sequence[str] = ()) -> str:
@@ -32,7 +24,7 @@ def pareto_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str:
     if len(scored) < 2:
         return ""
     points = [
-        charts.Point(c.label, c.gmacs or 0.0, c.top1.mean, _note(c), c.family, _bounds(c.top1))
+        charts.Point(c.label, c.gmacs or 0.0, c.top1.mean, _note(c), c.family, c.top1.clipped())
         for c in scored
     ]
     png = charts.accuracy_vs_gmacs(
@@ -87,7 +79,7 @@ def frames_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str:
                 tuple(c.top1.mean for c in chosen),
                 chosen[0].family,
                 chosen[0].depth,
-                tuple(_bounds(c.top1) for c in chosen),
+                tuple(c.top1.clipped() for c in chosen),
             )
         )
     png = charts.accuracy_vs_frames(

@@ -1,29 +1,17 @@
 """The training part of a study report: every configuration's seeds as mean ± sd with a 95 %
-interval, which differences between configurations exceed that noise, the paper's accuracy
-claims with verdicts, and accuracy within time-reversed pairs. One section per benchmark: rows
-made by two versions of the synthetic benchmark never mix."""
+interval, which differences exceed that noise and the paper's accuracy claims (train_verdicts),
+and accuracy within time-reversed pairs. One section per benchmark: rows made by two versions of
+the synthetic benchmark never mix."""
 
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from blvprof.report import charts
-from blvprof.report.markdown import MISSING, image, number, percent, table
+from blvprof.report.markdown import CI, MISSING, image, interval, mean_sd, number, percent, table
 from blvprof.report.profiles import ok_runs
-from blvprof.report.stats import CONFIDENCE, PAR_MARGIN, Estimate
 from blvprof.report.study_accuracy import alpha_beta_chart, frames_chart, pareto_chart
-from blvprof.report.train_groups import (
-    ORDER_BLIND,
-    PAPER_PEERS,
-    Comparison,
-    Config,
-    against_peers,
-    field_comparisons,
-    frame_trends,
-    group,
-    learned,
-    learned_threshold,
-)
+from blvprof.report.train_groups import ORDER_BLIND, Config, group, learned, learned_threshold
 from blvprof.report.train_rows import (
     TRAIN_FIELDS,
     short_name,
@@ -31,6 +19,7 @@ from blvprof.report.train_rows import (
     train_summary,
     varying_fields,
 )
+from blvprof.report.train_verdicts import claims, differences
 
 PAIR_EXPECTATION = (
     "Within a time-reversed pair (e.g. moving left vs moving right) the frames are the same and "
@@ -43,9 +32,6 @@ PAIR_EXPECTATION = (
 MAX_PAIR_COLUMNS = 8
 # A pair no configuration gets above this (mean over seeds) is called not learned.
 LEARNED_PAIR = 0.65
-CI = f"{100 * CONFIDENCE:.0f} %"  # "95 %", as every percentage in the reports
-# Fields compared value against value (the marginal effect of each), in this order.
-COMPARED_FIELDS = ("config.alpha", "config.beta", "config.num_frames", "config.blending_frames")
 
 
 def train_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:
@@ -82,24 +68,6 @@ def _benchmark_section(
             parts.append("**Reading:**\n\n" + "\n".join(f"- {line}" for line in reading))
     parts += ["### Every run", _run_table(summaries, fields)]
     return "\n\n".join(parts)
-
-
-def mean_sd(value: Estimate | None) -> str:
-    """'85.3 ± 1.2 %' (the seeds' standard deviation), or the one value with one seed."""
-    if value is None:
-        return MISSING
-    if value.std is None:
-        return percent(value.mean)
-    return f"{100 * value.mean:.1f} ± {100 * value.std:.1f} %"
-
-
-def interval(low: float | None, high: float | None, scale: float = 100, clip: bool = True) -> str:
-    """'[83.1, 87.5]' in points; accuracy intervals are clipped to 0..100."""
-    if low is None or high is None:
-        return MISSING
-    if clip:
-        low, high = max(low, 0.0), min(high, 1.0)
-    return f"[{scale * low:.1f}, {scale * high:.1f}]"
 
 
 def _setting_line(
@@ -215,111 +183,6 @@ def accuracy_charts(
     return [link for link in links if link]
 
 
-def differences(configs: Sequence[Config]) -> list[str]:
-    """Tables of the differences the study's design asks about, each with its interval."""
-    rows, count = [], 0
-    for field in COMPARED_FIELDS:
-        for comparison in field_comparisons(configs, field):
-            rows.append(_difference_row(comparison, comparison.a))
-    peers = against_peers(configs)
-    rows += [_difference_row(p, "") for p in peers]
-    count = len(rows)
-    if not rows:
-        return []
-    parts = [
-        "### Which differences are larger than the noise",
-        f"Differences of mean top-1 in points, with Welch's {CI} interval (unequal "
-        "variances; seeds are not paired across models). A difference is larger than its "
-        "uncertainty when its interval excludes zero.",
-        table(["comparison", "model", "Δ top-1", f"{CI} CI", "p", "reading"], rows, "llrrrl"),
-        f"{count} comparisons at {CI} each: about {count * (1 - CONFIDENCE):.1f} of "
-        "them could exclude zero by chance alone.",
-    ]
-    trends = frame_trends(configs)
-    if trends:
-        parts.append(
-            table(
-                ["model", "top-1 change per doubling of frames", f"{CI} CI", "trend"],
-                [
-                    [
-                        t.label,
-                        f"{100 * t.trend.slope:+.1f} points",
-                        interval(t.trend.low, t.trend.high, clip=False),
-                        t.trend.direction,
-                    ]
-                    for t in trends
-                ],
-            )
-        )
-    return parts
-
-
-def _difference_row(comparison: Comparison, model: str) -> list[Any]:
-    delta = comparison.delta
-    reading = (
-        "larger than its uncertainty"
-        if delta.significant
-        else ("within the noise" if delta.low is not None else "one seed: no interval")
-    )
-    if delta.p_value is None:
-        p_value = MISSING
-    else:
-        p_value = "< 0.001" if delta.p_value < 0.001 else f"{delta.p_value:.3f}"
-    return [
-        comparison.what,
-        model or MISSING,
-        f"{100 * delta.delta:+.1f}",
-        interval(delta.low, delta.high, clip=False),
-        p_value,
-        reading,
-    ]
-
-
-def claims(configs: Sequence[Config]) -> list[str]:
-    """Verdicts on the paper's accuracy claims, where the study has what each needs."""
-    parts = []
-    peers = [c for c in against_peers(configs) if _family_of(configs, c.b) in PAPER_PEERS]
-    if peers:
-        parts += ["### The paper's accuracy claim: on par or better at a fraction of the cost"]
-        parts.append(_peer_verdict(peers))
-    trends = {t.family: t for t in frame_trends(configs)}
-    if "tsn" in trends and "blvnet_tam" in trends:
-        parts += ["### The paper's frames trend (Fig. 3a): TSN flat, bLVNet-TAM rising"]
-        parts.append(_frames_verdict(trends["tsn"].trend.direction, trends["blvnet_tam"]))
-    return parts
-
-
-def _family_of(configs: Sequence[Config], name: str) -> str:
-    return next(c.family for c in configs if c.name == name)
-
-
-def _peer_verdict(peers: Sequence[Comparison]) -> str:
-    lines = []
-    for p in peers:
-        standing = p.delta.standing
-        cost = f"{p.gmacs_ratio:.2f}× fewer GMACs" if p.gmacs_ratio else "GMACs unknown"
-        holds = {
-            "higher": "holds (better)",
-            "on par": f"holds (on par: the interval lies within ±{100 * PAR_MARGIN:.0f} points)",
-            "lower": "does not hold (worse)",
-        }.get(standing, "cannot be decided at this budget (the interval is too wide)")
-        lines.append(
-            f"- {p.what}: {100 * p.delta.delta:+.1f} points top-1, {CI} CI "
-            f"{interval(p.delta.low, p.delta.high, clip=False)}, at {cost}: the claim {holds}."
-        )
-    return "**Verdict:**\n\n" + "\n".join(lines)
-
-
-def _frames_verdict(tsn: str, ours: Any) -> str:
-    holds = tsn == "flat" and ours.trend.direction == "rising"
-    return (
-        f"**Verdict:** TSN's top-1 is {tsn} with more frames; {ours.label}'s is "
-        f"{ours.trend.direction} ({100 * ours.trend.slope:+.1f} points per doubling, "
-        f"{CI} CI {interval(ours.trend.low, ours.trend.high, clip=False)}). "
-        + ("The paper's trend holds here." if holds else "The paper's trend does not hold here.")
-    )
-
-
 def _pair_parts(configs: Sequence[Config], out_dir: Path, stem: str) -> list[str]:
     paired = [c for c in configs if c.within is not None]
     bars = [
@@ -329,7 +192,7 @@ def _pair_parts(configs: Sequence[Config], out_dir: Path, stem: str) -> list[str
             c.within.mean,
             c.name,
             c.family,
-            _bounds(c.within),
+            c.within.clipped(),
         )
         for c in paired
         if c.within is not None
@@ -346,12 +209,6 @@ def _pair_parts(configs: Sequence[Config], out_dir: Path, stem: str) -> list[str
         rows = [[c.name, *(percent(_pair_mean(c, n)) for n in names)] for c in paired]
         parts += ["Within-pair accuracy per pair (mean over seeds):", table(headers, rows)]
     return parts
-
-
-def _bounds(value: Estimate) -> tuple[float, float] | None:
-    if value.low is None or value.high is None:
-        return None
-    return (max(value.low, 0.0), min(value.high, 1.0))
 
 
 def _pair_mean(config: Config, pair: str) -> float | None:
