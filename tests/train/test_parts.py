@@ -115,3 +115,22 @@ def test_pair_accuracy_compares_the_true_logit_with_its_twin() -> None:
     names = ["a", "b", "c", "d", "e"]
     assert pair_accuracy(counts, [(0, 1), (2, 3)], names) == {"a|b": 0.5, "c|d": 1.0}
     assert pair_accuracy(counts, [(0, 1), (2, 3)], names, IDENTIFIED) == {"a|b": 0.5, "c|d": 1.0}
+
+
+def test_bn_statistics_are_recomputed_as_the_plain_average_over_the_batches() -> None:
+    from blvprof.train.distributed import Processes
+    from blvprof.train.loop import Trainer, recompute_bn_statistics
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.BatchNorm2d(2, momentum=0.1))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+    net[1].running_mean.fill_(100.0)  # stale statistics, as after fast early training
+    net.eval()
+    trainer = Trainer(net, None, None, None, torch.device("cpu"), "fp32",  # type: ignore[arg-type]
+                      Processes(rank=0, world_size=1, local_rank=0))
+    batches = [(torch.full((2, 1, 2, 2), v), torch.zeros(2)) for v in (1.0, 3.0)]
+    assert recompute_bn_statistics(trainer, net, batches) == 2
+    # Each batch is constant, so its variance is 0; the two means are 1 and 3: average 2.
+    assert net[1].running_mean.tolist() == [2.0, 2.0]
+    assert net[1].running_var.tolist() == [0.0, 0.0]
+    assert net[1].momentum == 0.1 and not net.training  # restored
