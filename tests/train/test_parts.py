@@ -47,9 +47,11 @@ def test_bad_spec_values_name_the_field(field: str, value: object) -> None:
         TrainSpec(**{field: value})  # type: ignore[arg-type]
 
 
-def test_spec_defaults_follow_the_paper_recipe_and_pickle() -> None:
+def test_spec_defaults_are_the_studies_recipe_and_pickle() -> None:
     spec = TrainSpec()
-    assert (spec.lr, spec.weight_decay) == (0.01, 5e-4)
+    # the paper's optimiser and weight decay, at the studies' batch, peak lr and warm-up
+    assert (spec.batch, spec.lr, spec.weight_decay, spec.warmup_epochs) == (16, 0.05, 5e-4, 1.0)
+    assert spec.data == "synthetic:version=2"
     assert pickle.loads(pickle.dumps(spec)) == spec  # it travels to Ray tasks and subprocesses
     assert TrainSpec(lr=1).lr == 1  # an int where a float is declared is fine
 
