@@ -147,12 +147,7 @@ def _loaders(
         if processes.distributed
         else bundle.val
     )
-    common: dict[str, Any] = {
-        "batch_size": spec.batch,
-        "num_workers": spec.workers,
-        "worker_init_fn": seed_worker,
-        "pin_memory": device.type == "cuda",
-    }
+    common = _loader_settings(spec, device)
     train_loader = DataLoader(
         bundle.train,
         shuffle=sampler is None,
@@ -173,14 +168,17 @@ def _bn_loader(
     count = min(len(bundle.train), batches * spec.batch * processes.world_size)
     chosen = np.random.default_rng(spec.seed).permutation(len(bundle.train))[:count]
     mine = [int(i) for i in chosen[processes.rank :: processes.world_size]]
-    return DataLoader(
-        Subset(bundle.train, mine),
-        batch_size=spec.batch,
-        shuffle=False,
-        num_workers=spec.workers,
-        worker_init_fn=seed_worker,
-        pin_memory=device.type == "cuda",
-    )
+    return DataLoader(Subset(bundle.train, mine), shuffle=False, **_loader_settings(spec, device))
+
+
+def _loader_settings(spec: TrainSpec, device: torch.device) -> dict[str, Any]:
+    """What every loader of a run shares: batch, worker processes and their seeding, pinning."""
+    return {
+        "batch_size": spec.batch,
+        "num_workers": spec.workers,
+        "worker_init_fn": seed_worker,
+        "pin_memory": device.type == "cuda",
+    }
 
 
 def _steps_per_epoch(
