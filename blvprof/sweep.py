@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,7 +348,8 @@ def run_local(tasks: list[Task], workers: int,
                 while pending and len(running) < workers:
                     task = pending.pop()
                     if claim(task):
-                        running[pool.submit(execute, task)] = task
+                        with _workers_ignore_ctrl_c():
+                            running[pool.submit(execute, task)] = task
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -373,9 +375,33 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Kill the pool's worker processes (the executor has no public way to)."""
-    for process in list(getattr(pool, "_processes", {}).values()):
+    """Kill the pool's worker processes (the executor has no public way to), and any other
+    worker this driver started: a worker being started when Ctrl-C came may not be registered
+    in the pool yet, and the pool's shutdown would wait for it to finish its run."""
+    workers = {*getattr(pool, "_processes", {}).values(), *multiprocessing.active_children()}
+    for process in workers:
         process.kill()
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Ignore Ctrl-C while a task is submitted, so a worker started then inherits the ignoring.
+
+    Ctrl-C in a terminal reaches the whole process group. A worker still importing torch when it
+    comes would die of it before its initializer ignores SIGINT, and the driver would take that
+    for a crashed run. A process that starts with SIGINT ignored keeps it ignored (Python installs
+    its handler only when SIGINT is not ignored); the driver stops its workers itself. A Ctrl-C
+    within the submit itself is lost: press it again. Signal handlers belong to the main thread;
+    elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _watch_driver(driver: int, every: float = 0.5) -> None:
@@ -395,7 +421,9 @@ def _watch_driver(driver: int, every: float = 0.5) -> None:
 def _run_alone(task: Task) -> Outcome:
     with _pool(1) as pool:
         try:
-            return pool.submit(execute, task).result()
+            with _workers_ignore_ctrl_c():
+                future = pool.submit(execute, task)
+            return future.result()
         except BrokenProcessPool:
             stamp = now()
             return Outcome(task, "error", _config(task.model, task.overrides), None, None,

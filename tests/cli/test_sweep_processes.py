@@ -58,8 +58,15 @@ num_frames = 2
 
 def blvprof(args: list[str], cwd: Path, **options) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # Ctrl-C as in a terminal: a test run in the background of a non-interactive shell inherits
+    # SIGINT ignored, and Python (rightly) leaves an inherited ignore alone.
     return subprocess.Popen([sys.executable, "-m", "blvprof", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint, **options)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def descendants(pid: int) -> set[int]:
