@@ -6,10 +6,10 @@ from pathlib import Path
 
 from blvprof.report import charts
 from blvprof.report.markdown import image
-from blvprof.report.train_groups import Config
+from blvprof.report.train_groups import FRAMES, Config
 from blvprof.report.train_rows import describe
 
-ALPHA, BETA, FRAMES = "config.alpha", "config.beta", "config.num_frames"
+ALPHA, BETA = "config.alpha", "config.beta"
 
 
 def _note(config: Config, skip: Sequence[str] = ()) -> str:

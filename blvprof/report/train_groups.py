@@ -62,6 +62,7 @@ class Comparison:
     what: str  # 'α=4 vs α=1', or the two configurations' names
     delta: Difference
     gmacs_ratio: float | None = None  # b's GMACs over a's: how many times cheaper a is
+    b_family: str = ""  # the family ``b`` belongs to, so claims select peers without a lookup
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,9 @@ def against_peers(configs: Sequence[Config]) -> list[Comparison]:
             ratio = other.gmacs / ours.gmacs if other.gmacs and ours.gmacs else None
             what = f"{ours.name} vs {other.name}"
             delta = difference(ours.top1s, other.top1s)
-            comparisons.append(Comparison(ours.name, other.name, what, delta, ratio))
+            comparisons.append(
+                Comparison(ours.name, other.name, what, delta, ratio, other.family)
+            )
     return comparisons
 
 

@@ -85,7 +85,7 @@ def _difference_row(comparison: Comparison, model: str) -> list[Any]:
 def claims(configs: Sequence[Config]) -> list[str]:
     """Verdicts on the paper's accuracy claims, where the study has what each needs."""
     parts = []
-    peers = [c for c in against_peers(configs) if _family_of(configs, c.b) in PAPER_PEERS]
+    peers = [c for c in against_peers(configs) if c.b_family in PAPER_PEERS]
     if peers:
         parts += ["### The paper's accuracy claim: on par or better at a fraction of the cost"]
         parts.append(_peer_verdict(peers))
@@ -94,10 +94,6 @@ def claims(configs: Sequence[Config]) -> list[str]:
         parts += ["### The paper's frames trend (Fig. 3a): TSN flat, bLVNet-TAM rising"]
         parts.append(_frames_verdict(trends["tsn"].trend.direction, trends["blvnet_tam"]))
     return parts
-
-
-def _family_of(configs: Sequence[Config], name: str) -> str:
-    return next(c.family for c in configs if c.name == name)
 
 
 def _peer_verdict(peers: Sequence[Comparison]) -> str:
