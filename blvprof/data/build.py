@@ -89,6 +89,7 @@ def _synthetic_bundle(spec: DataSpec, num_frames: int, size: int, seed: int) -> 
     config = SyntheticConfig(
         classes=spec.int_option("classes", SyntheticConfig.classes),
         samples=spec.int_option("samples", SyntheticConfig.samples),
+        val=spec.int_option("val", 0) if "val" in spec.options else None,
         seed=spec.int_option("seed", seed),
         version=spec.int_option("version", SyntheticConfig.version),
     )

@@ -1,6 +1,6 @@
 """The ``--data`` spec: which dataset to read and how, parsed from one string.
 
-Accepted forms: ``synthetic``, ``synthetic:classes=10,samples=2000,seed=0,version=2``,
+Accepted forms: ``synthetic``, ``synthetic:classes=10,samples=2000,val=500,seed=0,version=2``,
 ``frames:ROOT`` and ``videos:ROOT``. Real datasets take options after the root:
 ``frames:ROOT,flip=1,stride=4`` (so ROOT cannot contain a comma).
 
@@ -20,7 +20,7 @@ DataKind = Literal["synthetic", "frames", "videos"]
 
 # Every option is an integer; the values are range-checked where the dataset is built.
 KNOWN_OPTIONS: dict[str, tuple[str, ...]] = {
-    "synthetic": ("classes", "samples", "seed", "version"),
+    "synthetic": ("classes", "samples", "val", "seed", "version"),
     "frames": ("flip", "stride"),
     "videos": ("flip", "stride"),
 }

@@ -72,7 +72,8 @@ Split = Literal["train", "val"]
 @dataclass(frozen=True)
 class SyntheticConfig:
     classes: int = 10  # even, 2..10: the first classes // 2 motion pairs
-    samples: int = 2000  # training clips; validation has samples // 4
+    samples: int = 2000  # training clips
+    val: int | None = None  # validation clips; None: samples // 4
     seed: int = 0
     version: int = LATEST_VERSION  # see the module docstring
 
@@ -83,9 +84,13 @@ class SyntheticConfig:
             raise DataError(f"synthetic option classes={self.classes}: must be even, 2..10")
         if self.samples < 4:
             raise DataError(f"synthetic option samples={self.samples}: must be at least 4")
+        if self.val is not None and self.val < 1:
+            raise DataError(f"synthetic option val={self.val}: must be at least 1")
 
     def split_size(self, split: Split) -> int:
-        return self.samples if split == "train" else self.samples // 4
+        if split == "train":
+            return self.samples
+        return self.samples // 4 if self.val is None else self.val
 
     @property
     def benchmark(self) -> str:

@@ -64,7 +64,15 @@ def test_labels_are_balanced() -> None:
     assert counts == dict.fromkeys(range(10), 20)
 
 
-@pytest.mark.parametrize("options", ["classes=3", "classes=12", "classes=0", "samples=2"])
+def test_the_validation_split_can_be_sized_apart_from_training() -> None:
+    bundle = build("samples=40,val=30")
+    assert (len(bundle.train), len(bundle.val)) == (40, 30)
+    assert torch.equal(bundle.val[7][0], build("samples=400").val[7][0])  # the same clips, more of them
+
+
+@pytest.mark.parametrize(
+    "options", ["classes=3", "classes=12", "classes=0", "samples=2", "val=0"]
+)
 def test_invalid_options(options: str) -> None:
     with pytest.raises(DataError, match=options.split("=")[0]):
         build(options)
