@@ -2,8 +2,10 @@
 
 Rows of a study are keyed by (study, key), where the key identifies what was run; a rerun skips
 keys already finished, so an interrupted sweep resumes without losing or duplicating a run. Each
-row is written in its own transaction, so a crash never leaves half a row. This module does not
-import torch: reports render from a store alone.
+row is written in its own transaction, so a crash never leaves half a row. Rows are made by
+``blvprof.records.run_row`` alone. The file carries its schema version (SQLite's user_version);
+a store of an earlier version is migrated once, when it is opened. This module does not import
+torch: reports render from a store alone.
 """
 
 import hashlib
@@ -22,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from blvprof.errors import UserError
+from blvprof.records import FINISHED, Kind, Request, Run
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    study TEXT NOT NULL,        -- a study's name; ad-hoc profiles use 'profile'
+    study TEXT NOT NULL,        -- a study's name ('profile' for ad-hoc profiles)
     key TEXT NOT NULL,          -- what was run, unique within the study
     kind TEXT NOT NULL,         -- 'profile' or 'train'
     model TEXT NOT NULL,
@@ -53,29 +56,12 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (study, key)
 );
 """
+# 1: every row's settings are Request.to_row()'s fields plus "train" (the recipe or null)
+SCHEMA_VERSION = 1
 SQLITE_HEADER = b"SQLite format 3\x00"
 LEASE_S = 120.0  # a claim not renewed for this long is stale: its holder died or hung
-
-FINISHED = ("ok", "oom")  # a rerun skips these; an 'error' row is retried and replaced
 _JSON_COLUMNS = ("config", "settings", "result", "env")
-
-
-@dataclass(frozen=True)
-class Run:
-    study: str
-    key: str
-    kind: str
-    model: str
-    family: str | None
-    config: dict[str, Any]
-    settings: dict[str, Any]
-    result: dict[str, Any] | None
-    env: dict[str, Any] | None
-    status: str
-    error: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    duration_s: float | None = None
+__all__ = ["Run", "Store"]  # Run is the row type (blvprof.records), re-exported for callers
 
 
 def canonical_json(value: Any) -> str:
@@ -159,9 +145,27 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
+            self._open_schema()
         except (OSError, sqlite3.Error) as error:
             raise UserError(f"cannot open results store {self.path}: {error}") from error
+
+    def _open_schema(self) -> None:
+        """Create the tables, or migrate a store of an earlier version (once: the first opener
+        migrates while holding the write lock; the others find it done)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise UserError(f"results store {self.path} was written by a newer blvprof "
+                                f"(schema {version}, this one reads {SCHEMA_VERSION})")
+            existed = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone() is not None
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            if existed and version < 1:
+                _migrate_to_1(self._db)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __enter__(self) -> "Store":
         return self
@@ -191,14 +195,11 @@ class Store:
         with self._transaction() as db:
             db.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", row)
 
-    def finished_keys(self, study: str, device: str | None = None) -> set[str]:
-        """Keys of the study's finished runs; with ``device``, only those that ran on it."""
+    def finished_keys(self, study: str) -> set[str]:
+        """Keys of the study's finished runs."""
         placeholders = ", ".join("?" for _ in FINISHED)
         query = f"SELECT key FROM runs WHERE study = ? AND status IN ({placeholders})"
-        params: tuple[str, ...] = (study, *FINISHED)
-        if device is not None:
-            query, params = query + " AND json_extract(env, '$.device') = ?", (*params, device)
-        return {key for (key,) in self._db.execute(query, params)}
+        return {key for (key,) in self._db.execute(query, (study, *FINISHED))}
 
     def runs(self, study: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         """Rows as dicts with JSON columns decoded, oldest first."""
@@ -287,6 +288,34 @@ class Heartbeat:
                     db.close()
             except sqlite3.Error:
                 pass  # a busy store: the next beat renews; the lease is four beats long
+
+
+def _migrate_to_1(db: sqlite3.Connection) -> None:
+    """Schema 0 -> 1: each row's settings in the one request shape (``Request.to_row`` plus
+    ``train``). ``blvprof train`` stored its TrainSpec as the settings: it becomes ``train``
+    beside the request its counts were made with; a device stored as 'auto' (before devices were
+    resolved) becomes the one the row's environment names. Keys are left as they are."""
+    rows = db.execute("SELECT id, kind, model, settings, env FROM runs").fetchall()
+    for row_id, kind, model, settings_text, env_text in rows:
+        settings = json.loads(settings_text)
+        env = json.loads(env_text) if env_text else {}
+        db.execute("UPDATE runs SET settings = ? WHERE id = ?",
+                   (canonical_json(_settings_1(kind, model, settings, env or {})), row_id))
+
+
+def _settings_1(kind: str, model: str, settings: dict[str, Any], env: dict[str, Any]
+                ) -> dict[str, Any]:
+    if kind == Kind.TRAIN and "metrics" not in settings:  # `blvprof train`'s TrainSpec
+        settings = {"metrics": ["flops", "params"], "counter": "flop_counter",
+                    "precision": env.get("precision", "fp32"), "seed": settings.get("seed", 0),
+                    "train": settings}
+    if settings.get("device", "auto") == "auto" and env.get("device"):
+        settings = {**settings, "device": env["device"]}
+    try:
+        request = Request.from_row(model, {}, {**Request(model).to_row(), **settings})
+    except ValueError:  # a row made by hand with settings no request has: kept as it is
+        return settings
+    return {**request.to_row(), "train": settings.get("train")}
 
 
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:

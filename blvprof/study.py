@@ -16,10 +16,12 @@ Each ``[[grid]]`` block is a cartesian product; the study is the union of its bl
 is reported as one line naming the file, the key and what is wrong.
 """
 
+import dataclasses
 import itertools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,19 @@ import model as zoo
 from blvprof import external
 from blvprof.errors import UserError
 from blvprof.limits import BOUNDS, check, check_all
+from blvprof.records import (
+    DEFAULT_BUDGET,
+    DEFAULT_METRICS,
+    Counter,
+    Device,
+    Flags,
+    Metric,
+    Precision,
+    Request,
+    choose,
+)
 from blvprof.units import parse_bytes
 
-_METRICS = ("flops", "params", "memory", "speed")
-_COUNTERS = ("fvcore", "flop_counter")
 _TABLES = ("study", "measure", "defaults", "grid", "speed", "train", "resources")
 
 
@@ -48,18 +59,28 @@ class Point:
 
 @dataclass(frozen=True)
 class Measure:
-    metrics: tuple[str, ...] = ("flops", "params", "memory")
-    counter: str = "fvcore"  # fvcore, or flop_counter (FlopCounterMode on fake tensors: fast)
-    memory_budget: int = 16 * 2**30
+    """The [measure] table: what every grid point's :class:`Request` asks for."""
+
+    metrics: tuple[Metric, ...] = DEFAULT_METRICS
+    counter: Counter = Counter.FVCORE  # or flop_counter (FlopCounterMode on fake tensors: fast)
+    memory_budget: int = DEFAULT_BUDGET
     batch: int = 1
-    device: str = "auto"
-    precision: str = "fp32"
+    device: Device = Device.AUTO
+    precision: Precision = Precision.FP32
     warmup: int = 2
     steps: int = 5
+
+    def request(self, point: Point) -> Request:
+        return Request(point.model, point.overrides, metrics=self.metrics, batch=self.batch,
+                       device=self.device, budget_bytes=self.memory_budget,
+                       flags=Flags(precision=self.precision), warmup=self.warmup,
+                       steps=self.steps, counter=self.counter)
 
 
 @dataclass(frozen=True)
 class Speed:
+    """The [speed] table: points timed at their own size, batch and steps."""
+
     points: tuple[Point, ...] = ()
     size: int = 224
     quick_size: int = 112
@@ -67,6 +88,13 @@ class Speed:
     warmup: int = 2
     steps: int = 5
     quick_steps: int = 3
+
+    def request(self, measured: Request, quick: bool = False) -> Request:
+        """A point's [measure] request, timed as this table says (counts by FlopCounterMode)."""
+        return dataclasses.replace(
+            measured, metrics=(Metric.FLOPS, Metric.PARAMS, Metric.SPEED), batch=self.batch,
+            warmup=self.warmup, steps=self.quick_steps if quick else self.steps,
+            counter=Counter.FLOP_COUNTER)
 
 
 @dataclass(frozen=True)
@@ -271,11 +299,9 @@ def _measure(table: Mapping[str, Any], source: str) -> Measure:
     if not metrics:
         raise StudyError(f"{source}: measure.metrics: empty list; name at least one metric")
     for metric in metrics:
-        if metric not in _METRICS:
+        if metric not in tuple(Metric):
             raise StudyError(f"{source}: measure.metrics: unknown metric {metric!r}")
-    counter = _typed(table, "counter", str, source, "measure", Measure.counter)
-    if counter not in _COUNTERS:
-        raise StudyError(f"{source}: measure.counter: {counter!r} is not one of {_COUNTERS}")
+    counter = _choice(table, "counter", Counter, source, Measure.counter)
     budget = _typed(table, "memory_budget", str, source, "measure", None)
     try:
         budget_bytes = parse_bytes(budget) if budget is not None else Measure.memory_budget
@@ -284,22 +310,26 @@ def _measure(table: Mapping[str, Any], source: str) -> Measure:
     if not BOUNDS["memory_budget"].low <= budget_bytes <= BOUNDS["memory_budget"].high:
         raise StudyError(f"{source}: measure.memory_budget: {budget} is out of range: must be "
                          f"{BOUNDS['memory_budget'].describe()} bytes")
-    measure = Measure(
-        metrics=tuple(metrics),
+    return Measure(
+        metrics=tuple(Metric(m) for m in metrics),
         counter=counter,
         memory_budget=budget_bytes,
         batch=_positive(table, "batch", source, "measure", Measure.batch),
-        device=_typed(table, "device", str, source, "measure", Measure.device),
-        precision=_typed(table, "precision", str, source, "measure", Measure.precision),
+        device=_choice(table, "device", Device, source, Measure.device),
+        precision=_choice(table, "precision", Precision, source, Measure.precision),
         warmup=_bounded(table, "warmup", source, "measure", Measure.warmup),
         steps=_positive(table, "steps", source, "measure", Measure.steps),
     )
-    if measure.device not in ("auto", "cpu", "cuda"):
-        raise StudyError(f"{source}: measure.device: {measure.device!r} is not auto, cpu or cuda")
-    if measure.precision not in ("fp32", "bf16", "fp16"):
-        raise StudyError(f"{source}: measure.precision: {measure.precision!r} is not fp32, bf16 "
-                         "or fp16")
-    return measure
+
+
+def _choice(table: Mapping[str, Any], key: str, vocabulary: type[StrEnum], source: str,
+            default: StrEnum) -> Any:
+    """A [measure] value of ``vocabulary`` (its member), or one line naming the choices."""
+    value = _typed(table, key, str, source, "measure", default)
+    try:
+        return choose(vocabulary, value, f"measure.{key}:")
+    except UserError as error:
+        raise StudyError(f"{source}: {error}") from None
 
 
 def _positive(table: Mapping[str, Any], key: str, source: str, where: str, default: int) -> int:

@@ -24,10 +24,22 @@ from typing import Any
 import model as zoo
 from blvprof import external
 from blvprof.errors import UserError, is_out_of_memory
-from blvprof.store import Heartbeat, Holder, Run, Store, digest, now
+from blvprof.records import (
+    Device,
+    Executor,
+    Failure,
+    Kind,
+    Metric,
+    Profile,
+    Request,
+    Status,
+    Times,
+    Training,
+    choose,
+    run_row,
+)
+from blvprof.store import Heartbeat, Holder, Store, digest, now
 from blvprof.study import Point, Study
-
-EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -35,15 +47,23 @@ class Task:
     """One run of a study: what to build, what to measure, and how to train it (if at all)."""
 
     study: str
-    key: str
-    kind: str  # 'profile' or 'train'
-    model: str
-    overrides: dict[str, Any]
-    request: dict[str, Any]  # ProfileRequest fields
+    key: str  # run_key's
+    request: Request  # a reference's clip and layout are among its overrides, as in a grid point
     train: dict[str, Any] | None = None  # TrainSpec fields
     threads: int | None = None  # torch threads in the worker
     varied: tuple[str, ...] = ()  # training settings that differ between the study's recipes
-    legacy_key: str | None = None  # a CPU run's key from before devices were resolved ('auto')
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.TRAIN if self.train is not None else Kind.PROFILE
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return self.request.overrides
 
     @property
     def label(self) -> str:
@@ -56,14 +76,20 @@ class Task:
 @dataclass(frozen=True)
 class Outcome:
     task: Task
-    status: str  # 'ok', 'oom' or 'error'
-    config: dict[str, Any]
-    result: dict[str, Any] | None
-    env: dict[str, Any] | None
-    error: str | None
-    started_at: str
-    finished_at: str
-    duration_s: float
+    result: Profile | Failure
+    times: Times
+
+    @property
+    def status(self) -> Status:
+        return Status.OK if isinstance(self.result, Profile) else self.result.status
+
+    @property
+    def error(self) -> str | None:
+        return None if isinstance(self.result, Profile) else self.result.error
+
+    @property
+    def duration_s(self) -> float:
+        return self.times.duration_s
 
 
 @dataclass(frozen=True)
@@ -80,7 +106,7 @@ class Summary:
 class Target:
     """Where a study's runs execute, decided on the driver before anything is planned."""
 
-    device: str  # 'cpu' or 'cuda' (never 'auto')
+    device: Device  # cpu or cuda (never auto)
     gpu: str | None = None  # the GPU's name: runs on different GPUs never share a key
     cpu: str | None = None  # the CPU's model name: timed runs on other CPUs never share a key
 
@@ -93,25 +119,24 @@ def resolve_target(device: str, executor: str = "local", address: str | None = N
     needs an explicit cpu or cuda, and its runs are keyed without a GPU or CPU name (use one
     store per machine type there).
     """
-    if executor not in EXECUTORS:
-        raise UserError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
-    if executor == "ray" and address is not None:
-        if device not in ("cpu", "cuda"):
+    executor = choose(Executor, executor, "--executor")
+    if executor == Executor.RAY and address is not None:
+        if device not in (Device.CPU, Device.CUDA):
             raise UserError(f"--executor ray --address needs --device cpu or cuda, not "
                             f"{device!r}: this machine cannot see the cluster's devices")
-        return Target(device)
+        return Target(Device(device))
     import torch
 
     from blvprof.measure.env import machine
     from blvprof.profile import resolve_device
 
     resolved = resolve_device(device)
-    if resolved == "cuda":
+    if resolved == Device.CUDA:
         return Target(resolved, gpu=torch.cuda.get_device_name())
     return Target(resolved, cpu=machine()["cpu"])
 
 
-def machine_of(request: dict[str, Any], target: Target | None) -> dict[str, str]:
+def machine_of(request: Request, target: Target | None) -> dict[str, str]:
     """The machine a run's key names: the GPU of a CUDA run, the CPU model of a timed CPU run.
 
     A timing is a property of the machine; MAC counts and memory estimates are not, so an untimed
@@ -121,24 +146,29 @@ def machine_of(request: dict[str, Any], target: Target | None) -> dict[str, str]
         return {}
     if target.gpu:
         return {"gpu": target.gpu}
-    if target.cpu and "speed" in request["metrics"]:
+    if target.cpu and Metric.SPEED in request.metrics:
         return {"cpu": target.cpu}
     return {}
 
 
-def _task(study_name: str, kind: str, point: Point, request: dict[str, Any],
-          train: dict[str, Any] | None, target: Target | None = None) -> Task:
-    what = {"kind": kind, "model": point.model, "overrides": point.overrides,
-            "request": request, "train": train}
-    if external.is_reference(point.model):  # an edited model file is a new run
-        what["source"] = external.source_digest(point.model)
-    machine = machine_of(request, target)
-    key = digest({**what, **machine})
-    legacy = None
-    if request["device"] == "cpu" and not machine:  # a legacy row's CPU is unknown: not a timing
-        legacy = digest({**what, "request": {**request, "device": "auto"}})
-    return Task(study_name, key, kind, point.model, point.overrides, request, train,
-                legacy_key=legacy)
+def run_key(request: Request, train: dict[str, Any] | None, target: Target | None) -> str:
+    """The one key of a run a rerun can reuse (docs/records.md#keys): what is built (the model,
+    its overrides, the digest of a reference's file), what is measured (``Request.key_row``),
+    the training recipe (whose data spec names the synthetic benchmark's version), and the
+    machine where the figures depend on it (:func:`machine_of`)."""
+    kind = Kind.TRAIN if train is not None else Kind.PROFILE
+    what = {"kind": kind, "model": request.model, "overrides": request.overrides,
+            "request": request.key_row(), "train": train}
+    if external.is_reference(request.model):  # an edited model file is a new run
+        what["source"] = external.source_digest(request.model)
+    return digest({**what, **machine_of(request, target)})
+
+
+def _task(study_name: str, request: Request, train: dict[str, Any] | None,
+          target: Target | None = None) -> Task:
+    if target is not None:
+        request = dataclasses.replace(request, device=target.device)
+    return Task(study_name, run_key(request, train, target), request, train)
 
 
 def plan(study: Study, quick: bool = False, store_name: str | None = None,
@@ -149,59 +179,41 @@ def plan(study: Study, quick: bool = False, store_name: str | None = None,
     key; without it the study's device is planned as written.
     """
     name = store_name or study.name
-    m = study.measure
-    request = {"metrics": list(m.metrics), "batch": m.batch,
-               "device": target.device if target else m.device,
-               "budget_bytes": m.memory_budget, "precision": m.precision, "warmup": m.warmup,
-               "steps": m.steps, "counter": m.counter}
     recipes = study.recipes or [None]
     varied = tuple(k for k, v in (study.train or {}).items() if isinstance(v, list))
-    tasks = [dataclasses.replace(_task(name, study.kind, p, request, recipe, target),
+    tasks = [dataclasses.replace(_task(name, study.measure.request(p), recipe, target),
                                  varied=varied)
              for p in study.points for recipe in recipes]
     if study.speed is not None:
         s = study.speed
-        timed = {**request, "metrics": ["flops", "params", "speed"], "batch": s.batch,
-                 "warmup": s.warmup, "steps": s.quick_steps if quick else s.steps,
-                 "counter": "flop_counter"}
         size = s.quick_size if quick else s.size
         for point in s.points:
             sized = Point(point.model, external.resized(point.overrides, size)
                           if external.is_reference(point.model)
                           else {**point.overrides, "image_size": size})
-            tasks.append(_task(name, "profile", sized, timed, None, target))
+            timed = s.request(study.measure.request(sized), quick)
+            tasks.append(_task(name, timed, None, target))
     return tasks
 
 
-def plan_profiles(name: str, runs: list[tuple[Point, dict[str, Any]]],
-                  target: Target) -> list[Task]:
-    """Profile runs of ad-hoc points (``blvprof compare``), keyed as a study's runs are.
-
-    Each request has :func:`blvprof.profile.settings_of`'s fields: a study's, plus the flags
-    (channels_last, compiled, cudnn_benchmark, seed) a study leaves at their defaults.
-    """
-    return [_task(name, "profile", point, {**request, "device": target.device}, None, target)
-            for point, request in runs]
+def plan_profiles(name: str, requests: list[Request], target: Target) -> list[Task]:
+    """Profile runs of ad-hoc requests (``blvprof compare``), keyed as a study's runs are."""
+    return [_task(name, request, None, target) for request in requests]
 
 
 def execute(task: Task) -> Outcome:
     """Run one task and report how it went; never raises (runs inside a worker)."""
     import torch
 
-    from blvprof.measure.env import Flags
-    from blvprof.profile import ProfileRequest, profile, resolve_device
+    from blvprof.profile import measure, resolve_device
 
-    flag_names = [f.name for f in dataclasses.fields(Flags)]  # a study gives only precision
     if task.threads:
         torch.set_num_threads(task.threads)
     started, clock = now(), time.perf_counter()
     overrides = dict(task.overrides)
-    result: dict[str, Any] | None = None
-    env = config = None
+    result: Profile | Failure
     try:
-        request_fields = dict(task.request)
-        device = resolve_device(request_fields.pop("device"))
-        flags = Flags(**{k: request_fields.pop(k) for k in flag_names if k in request_fields})
+        device = resolve_device(task.request.device)
         train_record = None
         if task.train is not None:
             from blvprof.train import TrainSpec, train_model
@@ -216,22 +228,25 @@ def execute(task: Task) -> Outcome:
         if external.is_reference(task.model):  # the point's input keys are not arguments
             arguments, clip, layout = external.split_point(overrides)
             overrides, inputs = arguments, {"input_shape": clip, "layout": layout}
-        request = ProfileRequest(model=task.model, overrides=overrides, device=device,
-                                 flags=flags, **inputs, **request_fields)
-        record = profile(request)
-        env = record.pop("env")
-        config = record.pop("config")
-        result = {**record, "train": train_record} if train_record is not None else record
-        status, error = "ok", None
+        result = measure(dataclasses.replace(task.request, overrides=overrides, device=device,
+                                             **inputs))
+        if train_record is not None:
+            result = dataclasses.replace(result, train=Training.from_row(train_record))
     except Exception as failure:  # recorded, never raised: one bad run must not stop a sweep
-        status, error = _classify(failure)
-    return Outcome(task, status, config or _config(task.model, overrides), result, env, error,
-                   started, now(), time.perf_counter() - clock)
+        result = _failure(task, failure, overrides)
+    return Outcome(task, result, Times(started, now(), time.perf_counter() - clock))
 
 
-def _classify(failure: BaseException) -> tuple[str, str]:
-    text = f"{type(failure).__name__}: {failure}".splitlines()[0][:500]
-    return ("oom" if is_out_of_memory(failure) else "error"), text
+def _failure(task: Task, failure: BaseException | str,
+             overrides: dict[str, Any] | None = None) -> Failure:
+    """A run that did not finish: 'oom' for an allocation failure, else 'error' (one line)."""
+    if isinstance(failure, str):
+        status, text = Status.ERROR, failure
+    else:
+        status = Status.OOM if is_out_of_memory(failure) else Status.ERROR
+        text = f"{type(failure).__name__}: {failure}".splitlines()[0][:500]
+    overrides = task.overrides if overrides is None else overrides
+    return Failure(status, text, _config(task.model, overrides), external.family_of(task.model))
 
 
 def _config(model_name: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -245,22 +260,14 @@ def _config(model_name: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 def record(store: Store, outcome: Outcome) -> None:
     task = outcome.task
-    store.add(Run(
-        study=task.study, key=task.key, kind=task.kind, model=task.model,
-        family=external.family_of(task.model), config=outcome.config,
-        settings={**task.request, "train": task.train}, result=outcome.result, env=outcome.env,
-        status=outcome.status, error=outcome.error, started_at=outcome.started_at,
-        finished_at=outcome.finished_at, duration_s=outcome.duration_s,
-    ))
+    store.add(run_row(task.study, task.key, task.request, outcome.result, outcome.times,
+                      task.train))
 
 
 def unfinished(tasks: list[Task], store: Store) -> list[Task]:
     """The tasks without a finished row in the store."""
-    studies = {t.study for t in tasks}
-    finished = set().union(*(store.finished_keys(s) for s in studies))
-    # rows stored before devices were resolved are keyed 'auto': reusable where they ran on CPU
-    on_cpu = set().union(*(store.finished_keys(s, device="cpu") for s in studies))
-    return [t for t in tasks if t.key not in finished and t.legacy_key not in on_cpu]
+    finished = set().union(*(store.finished_keys(s) for s in {t.study for t in tasks}))
+    return [t for t in tasks if t.key not in finished]
 
 
 def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers: int = 1,
@@ -271,8 +278,7 @@ def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers:
     Each run is claimed in the store just before it starts, so concurrent sweeps over one store
     split the runs between them; a run another live sweep holds is left to it (``held``).
     """
-    if executor not in EXECUTORS:
-        raise UserError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    executor = choose(Executor, executor, "executor")
     start = time.perf_counter()
     todo = unfinished(tasks, store)
     holder = Holder.this_process()
@@ -285,7 +291,7 @@ def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers:
         return answer == "claimed"
 
     ok = failed = 0
-    if executor == "local":
+    if executor == Executor.LOCAL:
         outcomes = _local_outcomes(todo, workers, claim)
     else:
         outcomes = run_ray(todo, address, cpus, gpus, claim)
@@ -294,7 +300,7 @@ def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers:
             for outcome in outcomes:
                 record(store, outcome)
                 store.release(holder, outcome.task.study, outcome.task.key)
-                ok, failed = (ok + 1, failed) if outcome.status == "ok" else (ok, failed + 1)
+                ok, failed = (ok + 1, failed) if outcome.status == Status.OK else (ok, failed + 1)
                 if on_done is not None:
                     on_done(outcome)
         finally:
@@ -306,14 +312,14 @@ def run_tasks(tasks: list[Task], store: Store, executor: str = "local", workers:
 
 def is_timed(task: Task) -> bool:
     """A run whose wall-clock time is a result: it must not share the machine."""
-    return "speed" in task.request["metrics"]
+    return Metric.SPEED in task.request.metrics
 
 
 def runs_alone(task: Task) -> bool:
     """A run that must have its device to itself: a timing, or a memory search on a GPU (runs
     beside it would take memory it counts as free, and its max batch would come out too small)."""
-    on_gpu = task.request["device"] != "cpu"  # 'cuda', or 'auto' where a GPU may be found
-    return is_timed(task) or (on_gpu and "memory" in task.request["metrics"])
+    on_gpu = task.request.device != Device.CPU  # cuda, or auto where a GPU may be found
+    return is_timed(task) or (on_gpu and Metric.MEMORY in task.request.metrics)
 
 
 def _always(_: Task) -> bool:
@@ -426,9 +432,8 @@ def _run_alone(task: Task) -> Outcome:
             return future.result()
         except BrokenProcessPool:
             stamp = now()
-            return Outcome(task, "error", _config(task.model, task.overrides), None, None,
-                           "worker process died (killed by a signal, e.g. out of memory)",
-                           stamp, stamp, 0.0)
+            died = "worker process died (killed by a signal, e.g. out of memory)"
+            return Outcome(task, _failure(task, died), Times(stamp, stamp, 0.0))
 
 
 RAY_CONNECT_TIMEOUT_S = 10.0
@@ -466,7 +471,7 @@ def run_ray(tasks: list[Task], address: str | None, cpus: float, gpus: float,
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    if not gpus and any(t.request["device"] == "cuda" for t in tasks):
+    if not gpus and any(t.request.device == Device.CUDA for t in tasks):
         gpus = 1.0  # Ray hides every GPU from a task that asks for none
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(execute)
     threads = max(1, int(cpus))
@@ -478,10 +483,8 @@ def run_ray(tasks: list[Task], address: str | None, cpus: float, gpus: float,
             try:
                 yield ray.get(done[0])
             except Exception as failure:  # the worker died or Ray refused the task
-                status, error = _classify(failure)
                 stamp = now()
-                yield Outcome(task, status, _config(task.model, task.overrides), None, None,
-                              error, stamp, stamp, 0.0)
+                yield Outcome(task, _failure(task, failure), Times(stamp, stamp, 0.0))
     except BaseException:  # Ctrl-C or the consumer gave up: cancel what is still running
         for ref in refs:
             ray.cancel(ref, force=True)
@@ -495,7 +498,7 @@ def progress_printer(total: int) -> Callable[[Outcome], None]:
     def show(outcome: Outcome) -> None:
         nonlocal count
         count += 1
-        detail = f"{outcome.duration_s:.1f}s" if outcome.status == "ok" else outcome.error
+        detail = f"{outcome.duration_s:.1f}s" if outcome.status == Status.OK else outcome.error
         print(f"[{count}/{total}] {outcome.status:5} {outcome.task.label} {detail}",
               file=sys.stderr, flush=True)
 

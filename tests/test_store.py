@@ -1,6 +1,5 @@
 """The SQLite results store: rows, resume keys, replacement of failed runs, pandas, export."""
 
-import dataclasses
 import json
 import sqlite3
 import subprocess
@@ -12,6 +11,7 @@ import pytest
 
 from blvprof import store as store_module
 from blvprof.errors import UserError
+from blvprof.records import Counter, Device, Flags, Precision, Request
 from blvprof.store import Holder, Run, Store, check_store_path, flatten
 from tests.cli.run import run as run_cli
 
@@ -86,12 +86,54 @@ def test_export_json_is_flat_records_with_every_column(tmp_path, capsys, monkeyp
     assert set(failed) == set(ok) and failed["result.macs"] is None and failed["error"] == "boom"
 
 
-def test_finished_keys_on_one_device(tmp_path) -> None:
-    with Store(tmp_path / "r.db") as store:
-        store.add(a_run("cpu"))
-        store.add(dataclasses.replace(a_run("gpu"), env={"device": "cuda"}))
-        assert store.finished_keys("s") == {"cpu", "gpu"}
-        assert store.finished_keys("s", device="cpu") == {"cpu"}
+def _schema_0_store(path) -> None:
+    """A store as releases before the schema version wrote it: three shapes of settings."""
+    db = sqlite3.connect(path)
+    db.executescript(store_module.SCHEMA)
+    rows = [  # a sweep's row, one stored before devices were resolved, and `blvprof train`'s
+        ("study", "k1", "profile", {"metrics": ["flops"], "batch": 1, "device": "cpu",
+                                    "budget_bytes": 2**30, "precision": "fp32", "warmup": 2,
+                                    "steps": 5, "counter": "fvcore", "train": None}),
+        ("study", "k2", "profile", {"metrics": ["params"], "batch": 2, "device": "auto"}),
+        ("train", "run-1", "train", {"data": "synthetic", "epochs": 3, "seed": 7}),
+    ]
+    for study, key, kind, settings in rows:
+        db.execute("INSERT INTO runs (study, key, kind, model, config_hash, config, settings, "
+                   "env, status) VALUES (?, ?, ?, 'tsn', 'h', '{}', ?, ?, 'ok')",
+                   (study, key, kind, json.dumps(settings),
+                    json.dumps({"device": "cpu", "precision": "bf16"})))
+    db.commit()
+    db.close()
+
+
+def test_a_store_of_schema_0_is_migrated_once_on_open(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    _schema_0_store(path)
+    with Store(path) as store:
+        rows = {r["key"]: r for r in store.runs()}
+        version = store._db.execute("PRAGMA user_version").fetchone()[0]
+    assert version == store_module.SCHEMA_VERSION
+    requests = {k: Request.from_row("tsn", {}, r["settings"]) for k, r in rows.items()}
+    assert requests["k1"].budget_bytes == 2**30 and rows["k1"]["settings"]["train"] is None
+    assert requests["k2"].device == Device.CPU and requests["k2"].batch == 2  # not 'auto'
+    assert rows["run-1"]["settings"]["train"] == {"data": "synthetic", "epochs": 3, "seed": 7}
+    assert requests["run-1"].flags == Flags(precision=Precision.BF16, seed=7)
+    assert requests["run-1"].counter == Counter.FLOP_COUNTER
+    assert {k: r["key"] for k, r in rows.items()} == {k: k for k in rows}  # keys kept
+    db = sqlite3.connect(path)  # an edit after the migration survives the next open
+    db.execute("UPDATE runs SET settings = '{\"batch\": 9}' WHERE key = 'k1'")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.runs(study="study")[0]["settings"] == {"batch": 9}
+
+
+def test_a_store_of_a_newer_schema_is_refused(tmp_path) -> None:
+    path = tmp_path / "new.db"
+    with Store(path) as store:
+        store._db.execute(f"PRAGMA user_version = {store_module.SCHEMA_VERSION + 1}")
+    with pytest.raises(UserError, match="written by a newer blvprof"):
+        Store(path)
 
 
 def test_export_errors(tmp_path, capsys, monkeypatch) -> None:

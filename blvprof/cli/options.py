@@ -7,10 +7,11 @@ from typing import Annotated, Any
 import typer
 
 import model as zoo
+from blvprof import records
 from blvprof.errors import UserError
 from blvprof.external import value_from_text
 from blvprof.limits import BOUNDS, check
-from blvprof.profile import METRICS
+from blvprof.records import DEFAULT_METRICS, Metric
 from blvprof.units import parse_bytes
 
 
@@ -60,22 +61,25 @@ Size = Annotated[
 Batch = Annotated[
     int, typer.Option("--batch", help="Clips per step for memory and speed.", **bounded("batch"))
 ]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+Device = Annotated[records.Device, typer.Option("--device", help="Where to run.")]
 StudyDevice = Annotated[
-    str | None,
+    records.Device | None,
     typer.Option(
         "--device",
-        help="auto, cpu or cuda (default: the study file's measure.device). Resolved and checked "
-        "here before any run; CUDA runs are keyed by the GPU's name. With --executor ray "
-        "--address, give cpu or cuda: this machine cannot see the cluster's devices.",
+        help="Default: the study file's measure.device. Resolved and checked here before any "
+        "run; CUDA runs are keyed by the GPU's name. With --executor ray --address, give cpu or "
+        "cuda: this machine cannot see the cluster's devices.",
     ),
+]
+Executor = Annotated[
+    records.Executor, typer.Option("--executor", help="Where the runs execute.")
 ]
 Metrics = Annotated[
     str | None,
     typer.Option(
         "--metrics",
-        help="Comma list of flops,params,memory,speed "
-        "(default: flops,params,memory; plus speed on CUDA).",
+        help=f"Comma list of {','.join(Metric)} "
+        f"(default: {','.join(DEFAULT_METRICS)}; plus speed on CUDA).",
     ),
 ]
 Budget = Annotated[
@@ -87,7 +91,9 @@ Sets = Annotated[
     list[str] | None,
     typer.Option("--set", help="FIELD=VALUE for any other config field (repeatable)."),
 ]
-Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 (autocast).")]
+Precision = Annotated[
+    records.Precision, typer.Option("--precision", help="fp32, or bf16/fp16 through autocast.")
+]
 ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Channels-last memory format.")]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model first.")]
 CudnnBenchmark = Annotated[bool, typer.Option("--cudnn-benchmark", help="cudnn.benchmark = True.")]
@@ -131,13 +137,14 @@ def parse_budget(text: str) -> int:
         raise UserError(f"--memory-budget: {error}") from None
 
 
-def parse_metrics(text: str | None, device: str) -> tuple[str, ...]:
+def parse_metrics(text: str | None, device: records.Device) -> tuple[str, ...]:
+    """The metrics a comma list names (checked by the Request), or the device's default."""
     if text is None:
-        base = ("flops", "params", "memory")
-        return (*base, "speed") if device == "cuda" else base
+        on_gpu = device == records.Device.CUDA
+        return (*DEFAULT_METRICS, Metric.SPEED) if on_gpu else DEFAULT_METRICS
     metrics = tuple(m.strip() for m in text.split(",") if m.strip())
     if not metrics:
-        raise UserError(f"--metrics {text!r} names no metric; choose from {', '.join(METRICS)}")
+        raise UserError(f"--metrics {text!r} names no metric; choose from {', '.join(Metric)}")
     return metrics
 
 

@@ -1,6 +1,7 @@
 """``blvprof profile`` (one configuration) and ``blvprof compare`` (a grid, with ratios)."""
 
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -45,8 +46,10 @@ from blvprof.cli.options import (
     parse_metrics,
 )
 from blvprof.errors import UserError
-from blvprof.measure.env import Flags
-from blvprof.profile import ProfileRequest, profile, resolve_device, settings_of, store_record
+from blvprof.profile import check_request, measure, resolve_device
+from blvprof.records import Device as DeviceName
+from blvprof.records import Flags, Profile, Request, Status, Times, run_row
+from blvprof.records import Precision as PrecisionName
 from blvprof.report.summary import (
     COLUMNS,
     RATIO_METRICS,
@@ -54,11 +57,9 @@ from blvprof.report.summary import (
     format_cell,
     header,
     model_label,
-    record_of,
     summarize,
 )
 from blvprof.store import Store, digest, now
-from blvprof.study import Point as StudyPoint
 from blvprof.sweep import (
     Task,
     machine_of,
@@ -105,9 +106,9 @@ def _request(
     overrides: dict[str, Any],
     metrics: str | None,
     batch: int,
-    device: str,
+    device: DeviceName,
     budget: str,
-    precision: str,
+    precision: PrecisionName,
     *,
     channels_last: bool,
     compile_: bool,
@@ -118,12 +119,10 @@ def _request(
     seed: int,
     input_shape: tuple[int, ...] | None = None,
     layout: str | None = None,
-) -> ProfileRequest:
+) -> Request:
     device = resolve_device(device)
-    on_gpu = device == "cuda"
-    if precision not in ("fp32", "bf16", "fp16"):
-        raise UserError(f"--precision {precision!r} is not one of fp32, bf16, fp16")
-    return ProfileRequest(
+    on_gpu = device == DeviceName.CUDA
+    return check_request(Request(
         model=model,
         overrides=overrides,
         metrics=parse_metrics(metrics, device),
@@ -136,7 +135,7 @@ def _request(
         by_module_depth=by_module,
         input_shape=input_shape,
         layout=layout,
-    )
+    ))
 
 
 def _split_set(item: str) -> tuple[str, str]:
@@ -180,12 +179,12 @@ def profile_command(
     classes: Classes = None,
     size: Size = None,
     batch: Batch = 1,
-    device: Device = "auto",
+    device: Device = DeviceName.AUTO,
     metrics: Metrics = None,
     memory_budget: Budget = "16GiB",
     json_out: Json = False,
     sets: Sets = None,
-    precision: Precision = "fp32",
+    precision: Precision = PrecisionName.FP32,
     channels_last: ChannelsLast = False,
     compile_: Compile = False,
     cudnn_benchmark: CudnnBenchmark = False,
@@ -224,65 +223,64 @@ def profile_command(
     )
     with _open_store(db) as store:
         started, clock = now(), time.perf_counter()
-        record = profile(request)
-        store_record(
-            store,
-            request,
-            record,
-            "profile",
-            uuid.uuid4().hex,
-            started,
-            time.perf_counter() - clock,
-        )
+        record = measure(request)
+        times = Times(started, now(), time.perf_counter() - clock)
+        store.add(run_row("profile", uuid.uuid4().hex, request, record, times))
     if json_out:
-        print(json.dumps(record, default=str))
+        print(json.dumps(record.to_json(), default=str))
     else:
         _print_profile(record)
 
 
-def _print_profile(record: dict[str, Any]) -> None:
+# The summary columns _print_profile details in rows of its own; any other is one row
+_DETAILED = ("model", "depth", "frames", "gmacs", "params_m", "train_gflops",
+             "train_mib_per_clip", "max_batch", "infer_clips_per_s", "train_clips_per_s")
+
+
+def _print_profile(record: Profile) -> None:
     console = Console()
-    title = f"{record['model']} {record['input_shape']}"
-    if record["family"] == external.FAMILY:
-        title = (f"{model_label(record['family'], None, record['config'])} "
-                 f"{record['input_shape']} as {record['layout']} {record['model_input_shape']}")
+    title = f"{record.model} {list(record.input_shape or ())}"
+    if record.family == external.FAMILY:
+        title = (f"{model_label(record.family, None, record.config)} "
+                 f"{list(record.input_shape or ())} as {record.layout} "
+                 f"{list(record.model_input_shape or ())}")
     table = Table("metric", "value", title=title)
-    if "macs" in record:
-        table.add_row("GMACs / clip (conv+linear)", f"{record['macs'] / 1e9:.2f}")
-        table.add_row("GMACs / clip (fvcore total)", f"{record['fvcore_macs'] / 1e9:.2f}")
-        table.add_row("train GFLOPs / clip (fwd+bwd)", f"{record['train_flops'] / 1e9:.1f}")
-        ops = ", ".join(f"{k}×{v}" for k, v in record["unsupported_ops"].items())
-        table.add_row("ops fvcore did not count", ops or "none")
-    if "params" in record:
-        table.add_row("parameters", f"{record['params']:,}")
-    if "memory" in record:
-        m = record["memory"]
-        label = "measured" if m["method"] == "cuda" else "estimate"
-        table.add_row(
-            f"train peak @ batch {m['batch']} ({label})", format_bytes(m["train_peak_bytes"])
-        )
-        table.add_row(
-            f"infer peak @ batch {m['batch']} ({label})", format_bytes(m["infer_peak_bytes"])
-        )
-        table.add_row("train memory per clip", format_bytes(m["per_clip_bytes"]))
-        table.add_row(f"max batch in {format_bytes(m['budget_bytes'])}", str(m["max_batch"]))
-    if "speed" in record:
-        s = record["speed"]
-        table.add_row(
-            f"infer ({s['device']})",
-            f"{s['infer_ms']:.1f} ms/step, {s['infer_clips_per_s']:.2f} clips/s",
-        )
-        table.add_row(
-            f"train ({s['device']})",
-            f"{s['train_ms']:.1f} ms/step, {s['train_clips_per_s']:.2f} clips/s",
-        )
-        if s["peak_fraction"] is not None:
-            table.add_row("share of GPU dense peak", f"{s['peak_fraction']:.1%}")
-    env = record["env"]
-    table.add_row("device", f"{env['device']}: {env['device_name']}")
+    if record.counts:
+        counts = record.counts
+        table.add_row("GMACs / clip (conv+linear)", f"{counts.macs / 1e9:.2f}")
+        if counts.fvcore_macs is not None:
+            table.add_row("GMACs / clip (fvcore total)", f"{counts.fvcore_macs / 1e9:.2f}")
+        if counts.train_flops is not None:
+            table.add_row("train GFLOPs / clip (fwd+bwd)", f"{counts.train_flops / 1e9:.1f}")
+        if counts.unsupported_ops is not None:
+            ops = ", ".join(f"{k}×{v}" for k, v in counts.unsupported_ops.items())
+            table.add_row("ops fvcore did not count", ops or "none")
+    if record.params is not None:
+        table.add_row("parameters", f"{record.params:,}")
+    if record.memory:
+        m = record.memory
+        label = "measured" if m.method == "cuda" else "estimate"
+        table.add_row(f"train peak @ batch {m.batch} ({label})", format_bytes(m.train_peak_bytes))
+        table.add_row(f"infer peak @ batch {m.batch} ({label})", format_bytes(m.infer_peak_bytes))
+        table.add_row("train memory per clip", format_bytes(m.per_clip_bytes))
+        table.add_row(f"max batch in {format_bytes(m.budget_bytes)}", str(m.max_batch))
+    if record.speed:
+        s = record.speed
+        table.add_row(f"infer ({s.device})",
+                      f"{s.infer_ms:.1f} ms/step, {s.infer_clips_per_s:.2f} clips/s")
+        table.add_row(f"train ({s.device})",
+                      f"{s.train_ms:.1f} ms/step, {s.train_clips_per_s:.2f} clips/s")
+        if s.peak_fraction is not None:
+            table.add_row("share of GPU dense peak", f"{s.peak_fraction:.1%}")
+    summary = summarize(record)
+    for column in COLUMNS:
+        if column.key not in _DETAILED and column.key in summary:
+            table.add_row(column.header, format_cell(column.key, summary[column.key]))
+    if record.env:
+        table.add_row("device", f"{record.env.device}: {record.env.device_name}")
     console.print(table)
-    if record.get("macs_by_module"):
-        console.print(_by_module_table(record["macs_by_module"], record["macs"]))
+    if record.counts and record.counts.macs_by_module:
+        console.print(_by_module_table(record.counts.macs_by_module, record.counts.macs))
 
 
 def _by_module_table(by_module: dict[str, int], total_macs: int) -> Table:
@@ -310,7 +308,7 @@ def compare_command(
     size: Size = None,
     classes: Classes = None,
     batch: Batch = 1,
-    device: Device = "auto",
+    device: Device = DeviceName.AUTO,
     metrics: Metrics = None,
     memory_budget: Budget = "16GiB",
     json_out: Json = False,
@@ -323,7 +321,7 @@ def compare_command(
             "each model that has it.",
         ),
     ] = None,
-    precision: Precision = "fp32",
+    precision: Precision = PrecisionName.FP32,
     channels_last: ChannelsLast = False,
     compile_: Compile = False,
     cudnn_benchmark: CudnnBenchmark = False,
@@ -368,7 +366,8 @@ def compare_command(
     records = _run_compare(requests, db)
     rows = add_ratios([summarize(r) for r in records])
     if json_out:
-        print(json.dumps({"rows": rows, "records": records}, default=str))
+        records_json = [r.to_json() for r in records]
+        print(json.dumps({"rows": _json_rows(rows), "records": records_json}, default=str))
     elif csv_out:
         _write_csv(rows)
     else:
@@ -451,28 +450,29 @@ def _dedupe(points: list[Point]) -> list[Point]:
     return unique
 
 
-def _study_point(request: ProfileRequest) -> StudyPoint:
-    """A comparison point as a study's grid point: a reference's clip and layout are input keys."""
+def _as_point(request: Request) -> Request:
+    """A comparison's request as a study's grid point asks it: a reference's clip and layout are
+    input keys among its overrides."""
     overrides = dict(request.overrides)
     if request.input_shape is not None:
         overrides["input_shape"] = ",".join(map(str, request.input_shape))
     if request.layout is not None:
         overrides["layout"] = request.layout
-    return StudyPoint(request.model, overrides)
+    return dataclasses.replace(request, overrides=overrides, input_shape=None, layout=None)
 
 
-def compare_study(requests: list[ProfileRequest]) -> tuple[str, list[Task]]:
+def compare_study(requests: list[Request]) -> tuple[str, list[Task]]:
     """The comparison as a study: its name (the same for the same points and settings, so a
     repeated compare reuses its runs and is one report) and its runs, keyed as a study's are."""
     target = resolve_target(requests[0].device)
-    runs = [(_study_point(r), settings_of(r)) for r in requests]
+    points = [dataclasses.replace(_as_point(r), device=target.device) for r in requests]
     # the machine where a figure depends on it (a GPU, a timed CPU): one report per machine
-    name = "compare-" + digest([[p.model, p.overrides, settings, machine_of(settings, target)]
-                                for p, settings in runs])[:8]
-    return name, plan_profiles(name, runs, target)
+    name = "compare-" + digest([[r.model, r.overrides, r.key_row(), machine_of(r, target)]
+                                for r in points])[:8]
+    return name, plan_profiles(name, points, target)
 
 
-def _run_compare(requests: list[ProfileRequest], db: Any) -> list[dict[str, Any]]:
+def _run_compare(requests: list[Request], db: Any) -> list[Profile]:
     """Run what the store lacks of the comparison (in a worker, as a sweep does); its records."""
     name, tasks = compare_study(requests)
     with _open_store(db) as store:
@@ -481,18 +481,24 @@ def _run_compare(requests: list[ProfileRequest], db: Any) -> list[dict[str, Any]
             summary = run_tasks(tasks, store, on_done=lambda outcome: bar.update(
                 job, advance=1, description=outcome.task.label[:40]))
         rows = {row["key"]: row for row in store.runs(study=name)}
-    failed = [t for t in tasks if rows.get(t.key, {}).get("status") != "ok"]
+    failed = [t for t in tasks if t.key not in rows or rows[t.key]["status"] != Status.OK]
     if failed:  # one line, as a bad flag is: the row is kept ('error' rows are retried)
         row = rows.get(failed[0].key)
         why = (row["error"] or row["status"]) if row else "left to another sweep on this store"
         raise UserError(f"{len(failed)} of {len(tasks)} runs did not finish; "
                         f"{failed[0].label}: {why}")
     print(f"{name}: {summary.ok} ran, {summary.skipped} reused in {db}", file=sys.stderr)
-    return [record_of(rows[t.key]) for t in tasks]
+    return [Profile.from_row(rows[t.key]) for t in tasks]
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summary rows as ``compare --json`` prints them: figures and names, no internal keys."""
+    return [{k: v for k, v in row.items() if k not in ("config_key", "device_group")}
+            for row in rows]
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:
-    present = [k for k in COLUMNS if any(k in r for r in rows)]
+    present = [c.key for c in COLUMNS if any(c.key in r for r in rows)]
     ratios = [f"{k}_ratio" for k in RATIO_METRICS if any(f"{k}_ratio" in r for r in rows)]
     return present + ratios
 
@@ -504,7 +510,7 @@ def _write_csv(rows: list[dict[str, Any]]) -> None:
     writer.writerows(rows)
 
 
-def _print_compare(rows: list[dict[str, Any]], records: list[dict[str, Any]]) -> None:
+def _print_compare(rows: list[dict[str, Any]], records: list[Profile]) -> None:
     columns = _columns(rows)
     table = Table(*[header(c) for c in columns], title=f"ratios are to {rows[0]['model']}")
     for row in rows:
@@ -514,11 +520,11 @@ def _print_compare(rows: list[dict[str, Any]], records: list[dict[str, Any]]) ->
         table.add_row(*cells)
     console = Console()
     console.print(table)
-    methods = {r["memory"]["method"] for r in records if "memory" in r}
-    env = records[0]["env"]
+    methods = {r.memory.method for r in records if r.memory}
+    env = records[0].env
+    if env is None:
+        return
     if methods:
-        how = (
-            f"measured on {env['device_name']}" if "cuda" in methods else "MemTracker, fake tensors"
-        )
+        how = f"measured on {env.device_name}" if "cuda" in methods else "MemTracker, fake tensors"
         console.print(f"memory: {', '.join(sorted(methods))} ({how})")
-    console.print(f"device: {env['device']} ({env['device_name']}), torch {env['torch']}")
+    console.print(f"device: {env.device} ({env.device_name}), torch {env.torch}")

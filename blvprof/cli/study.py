@@ -15,12 +15,20 @@ from typing import Annotated, Any
 
 import typer
 
-from blvprof.cli.options import DEFAULT_DB, Db, Sets, StudyDevice, bounded, parse_csv_ints
+from blvprof.cli.options import (
+    DEFAULT_DB,
+    Db,
+    Executor,
+    Sets,
+    StudyDevice,
+    bounded,
+    parse_csv_ints,
+)
 from blvprof.errors import UserError
+from blvprof.records import Executor as ExecutorName
 from blvprof.store import Store, check_store_path, check_writable_folder, digest
 from blvprof.study import Study, check_name, load_study, study_from_dict, study_to_toml
 from blvprof.sweep import (
-    EXECUTORS,
     Outcome,
     Summary,
     Task,
@@ -36,7 +44,6 @@ from blvprof.train.spec import DEFAULT_SEEDS, TrainSpec
 PAPER_STUDY = "paper_claims.toml"
 DEFAULT_OUT = Path("runs") / "reports"  # ignored by git: a fresh clone stays clean
 CONFIRM_OVER = 500  # runs still to do above which a sweep needs --yes
-Executor = Annotated[str, typer.Option("--executor", help="local or ray.")]
 Address = Annotated[str | None, typer.Option("--address", help="Ray cluster (default: local).")]
 Workers = Annotated[
     int | None, typer.Option("--workers", help="Local runs in parallel.", **bounded("workers"))
@@ -80,11 +87,9 @@ def _prepare(study: Study, db: Path, executor: str, workers: int | None, address
              device: str | None, yes: bool, quick: bool = False,
              store_name: str | None = None) -> Sweep:
     """Check everything a sweep needs (store, device, cluster, size) before anything is written."""
-    if executor not in EXECUTORS:
-        raise UserError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     check_store_path(db)
     target = resolve_target(device or study.measure.device, executor, address)
-    if executor == "ray" and address is not None:
+    if executor == ExecutorName.RAY and address is not None:
         check_ray_address(address)  # seconds and one line, not minutes of Ray's retries
     sweep = Sweep(study, store_name or study.name,
                   plan(study, quick=quick, store_name=store_name, target=target),
@@ -179,7 +184,7 @@ def reproduce(
     db: Db = DEFAULT_DB,
     out: Out = DEFAULT_OUT,
     study_path: Annotated[Path | None, typer.Option("--study", help="Study file.")] = None,
-    executor: Executor = "local",
+    executor: Executor = ExecutorName.LOCAL,
     address: Address = None,
     workers: Workers = None,
     yes: Yes = False,
@@ -230,14 +235,12 @@ def ablate(
     name: Annotated[str | None, typer.Option("--name", help="Study name.")] = None,
     device: StudyDevice = None,
     db: Db = DEFAULT_DB,
-    executor: Executor = "local",
+    executor: Executor = ExecutorName.LOCAL,
     address: Address = None,
     workers: Workers = None,
     yes: Yes = False,
 ) -> None:
     """Run an ablation study: a TOML file, or an inline grid over config fields."""
-    if executor not in EXECUTORS:
-        raise UserError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     grid_options = {"alpha": alpha, "beta": beta, "num_frames": frames, "depth": depth,
                     "blending_frames": blending}
     spec: tuple[Path, str] | None = None

@@ -4,24 +4,14 @@ import functools
 import os
 import platform
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import blvprof
-
-
-@dataclass(frozen=True)
-class Flags:
-    """Per-measurement settings that change what a number means."""
-
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
-    channels_last: bool = False
-    compiled: bool = False
-    cudnn_benchmark: bool = False
-    seed: int = 0
+from blvprof.records import Flags
 
 
 @functools.lru_cache(maxsize=1)

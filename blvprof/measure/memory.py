@@ -19,7 +19,6 @@ import gc
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -28,10 +27,11 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.distributed._tools.mem_tracker import MemTracker
 
 from blvprof.measure.precision import autocast
+from blvprof.records import Memory
 
 Build = Callable[[], nn.Module]
 ShapeFor = Callable[[int], tuple[int, ...]]  # batch -> input shape
-FIT_BATCHES = (1, 2)
+FIT_BATCHES = Memory.fit_batches  # the two batches a fit uses unless a search found larger
 MAX_SEARCH_BATCH = 4096
 _KINDS = {  # MemTracker's reference kinds -> our breakdown keys
     "Parameter": "parameters",
@@ -42,25 +42,6 @@ _KINDS = {  # MemTracker's reference kinds -> our breakdown keys
     "Optstate": "optimizer_state",
     "Other": "other",
 }
-
-
-@dataclass(frozen=True)
-class MemoryRecord:
-    method: str  # "cuda" (measured) or "estimate" (MemTracker on fake tensors)
-    batch: int
-    infer_peak_bytes: int
-    train_peak_bytes: int
-    fixed_bytes: int  # training memory that does not grow with the batch
-    per_clip_bytes: int  # training memory each further clip adds
-    budget_bytes: int
-    max_batch: int  # largest training batch that fits the budget
-    max_batch_method: str  # "search" (OOM search on the device) or "fit" (fixed + per-clip)
-    breakdown: dict[str, int] = field(default_factory=dict)  # by kind at the training peak
-    infer_reserved_bytes: int | None = None  # cuda: held by the caching allocator
-    train_reserved_bytes: int | None = None
-    requested_budget_bytes: int | None = None  # cuda: the budget asked for, when above the
-    # device's memory (budget_bytes is then the device's memory, what the search could use)
-    fit_batches: tuple[int, ...] = FIT_BATCHES  # the two batches fixed and per-clip come from
 
 
 class _PeakTracker(MemTracker):
@@ -142,7 +123,7 @@ def estimate(
     budget_bytes: int,
     num_classes: int,
     precision: str = "fp32",
-) -> MemoryRecord:
+) -> Memory:
     """Peak memory estimated with MemTracker on fake tensors: no real memory is used.
 
     ``build`` is called once, under FakeTensorMode, so no weights are allocated either.
@@ -158,7 +139,7 @@ def estimate(
                 breakdown = {_KINDS.get(k, k): v for k, v in snapshot.items() if k != "Total"}
         infer = _fake_peak(model, shape_for(batch), num_classes, precision, False)["Total"]
     fixed, per_clip = linear_fit(peaks)
-    return MemoryRecord(
+    return Memory(
         method="estimate",
         batch=batch,
         infer_peak_bytes=infer,
@@ -283,7 +264,7 @@ def measure_cuda(
     budget_bytes: int,
     num_classes: int,
     precision: str = "fp32",
-) -> MemoryRecord:
+) -> Memory:
     """Measured peaks on the current CUDA device, and the largest batch whose allocated peak is
     within ``budget_bytes`` (at most the device's memory).
 
@@ -309,7 +290,7 @@ def measure_cuda(
         model.train(was_training)
     fit_batches = tuple(sorted(searched)[-2:]) if len(searched) >= 2 else FIT_BATCHES
     fixed, per_clip = linear_fit({b: peaks[b][0] for b in fit_batches})
-    return MemoryRecord(
+    return Memory(
         method="cuda",
         batch=batch,
         infer_peak_bytes=infer_alloc,

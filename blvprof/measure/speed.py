@@ -12,13 +12,13 @@ import re
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from blvprof.measure.memory import train_step
 from blvprof.measure.precision import autocast
+from blvprof.records import Speed, Timing
 
 # Dense (non-sparse) peak FLOP/s by GPU model and precision, from NVIDIA's data sheets. "tf32" is
 # the tensor-core figure fp32 convolutions run at where cuDNN allows TF32 (PyTorch's default);
@@ -71,37 +71,6 @@ def keep_freed_memory() -> str:
     if mallopt(_M_MMAP_MAX, 0) != 1 or mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) != 1:
         return "default (mallopt refused)"
     return "glibc, freed memory kept (mallopt mmap_max=0, trim_threshold=2 GiB)"
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Seconds per call over the timed calls (after warm-up)."""
-
-    median_s: float
-    min_s: float
-    max_s: float
-    p10_s: float
-    p90_s: float
-    calls: int
-
-
-@dataclass(frozen=True)
-class SpeedRecord:
-    device: str
-    batch: int
-    num_frames: int
-    infer: Timing
-    train: Timing
-    infer_clips_per_s: float
-    train_clips_per_s: float
-    infer_frames_per_s: float
-    train_frames_per_s: float
-    infer_ms: float  # median per step
-    train_ms: float
-    achieved_train_flops_per_s: float | None  # from FlopCounterMode's forward+backward count
-    peak_flops_per_s: float | None  # dense peak of the GPU at this precision; None if unknown
-    peak_fraction: float | None
-    cpu_allocator: str | None = None  # on CPU: see keep_freed_memory
 
 
 def synchronize(device: str) -> None:
@@ -166,6 +135,21 @@ def gpu_peak_flops(device_name: str | None, precision: str, tf32: bool = True) -
     return peaks.get(precision)
 
 
+def channels_last_format(net: nn.Module) -> torch.memory_format:
+    """channels_last_3d for a model with full 3-D convolutions, else channels_last."""
+    has_3d = any(isinstance(m, nn.Conv3d) and m.groups == 1 for m in net.modules())
+    return torch.channels_last_3d if has_3d else torch.channels_last
+
+
+def prepare(net: nn.Module, device: str, channels_last: bool = False,
+            compiled: bool = False) -> nn.Module:
+    """The model as it is timed: on ``device``, channels-last if asked, compiled if asked."""
+    net = net.to(device)
+    if channels_last:
+        net = net.to(memory_format=channels_last_format(net))
+    return torch.compile(net) if compiled else net
+
+
 def measure_speed(
     model: nn.Module,
     shape: tuple[int, ...],
@@ -175,7 +159,7 @@ def measure_speed(
     calls: int,
     num_classes: int,
     train_flops_per_clip: int | None = None,
-) -> SpeedRecord:
+) -> Speed:
     """Median time of an inference step and a training step (forward, backward, SGD-momentum)."""
     allocator = keep_freed_memory() if device == "cpu" else None
     was_training = model.training
@@ -204,7 +188,7 @@ def measure_speed(
         if train_flops_per_clip is not None
         else None
     )
-    return SpeedRecord(
+    return Speed(
         device=device,
         batch=batch,
         num_frames=frames,

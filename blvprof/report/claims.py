@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blvprof.records import Kind, Profile
 from blvprof.report import charts
 from blvprof.report.claims_memory import memory_section
 from blvprof.report.claims_speed import speed_section
@@ -19,6 +20,7 @@ from blvprof.report.markdown import (
     number,
     regenerate_line,
     signed_percent,
+    slug,
     table,
     times,
 )
@@ -26,12 +28,13 @@ from blvprof.report.paper import PAPER_ALPHA, PAPER_BETA, PAPER_CLASSES, PAPER_R
 from blvprof.report.profiles import (
     ConfigKey,
     by_device,
+    distinct,
     lookup,
     merge_by_config,
-    profile_summaries,
+    ok_records,
     series,
 )
-from blvprof.report.summary import model_label
+from blvprof.report.summary import model_label, summarize
 from blvprof.report.verdicts import (
     flops_headline,
     flops_standing,
@@ -67,11 +70,11 @@ class FlopsPair:
         return self.frames.index(REFERENCE_FRAMES) if REFERENCE_FRAMES in self.frames else 0
 
 
-def is_paper_config(run: dict[str, Any]) -> bool:
+def is_paper_config(record: Profile) -> bool:
     """bLVNet-TAM rows count only in the paper's setting (α=2, β=4, TAM on); baselines always."""
-    if run.get("family") != "blvnet_tam":
+    if record.family != "blvnet_tam":
         return True
-    config = run.get("config") or {}
+    config = record.config
     return (
         config.get("alpha") == PAPER_ALPHA
         and config.get("beta") == PAPER_BETA
@@ -84,7 +87,8 @@ def render_paper_claims(
 ) -> Path:
     """Write ``<out_dir>/paper-claims.md`` and its charts from the paper_claims study's rows."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    groups = by_device(profile_summaries(r for r in runs if is_paper_config(r)))
+    records = ok_records(runs, Kind.PROFILE)
+    groups = by_device(summarize(r) for r in records if is_paper_config(r))
     parts = ["# The paper's claims, checked", _introduction(quick)]
     if len(groups) < 2:
         only = next(iter(groups.values()), [])
@@ -120,7 +124,7 @@ def _claims_sections(index: dict[ConfigKey, dict[str, Any]], out_dir: Path, pref
 
 def _device_prefix(device: str) -> str:
     """'paper-claims-nvidia-h100-80gb-hbm3': a device's charts never overwrite another's."""
-    return f"{PREFIX}-" + (re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-") or "device")
+    return f"{PREFIX}-{slug(device)}"
 
 
 def _demoted(section: str) -> str:
@@ -196,7 +200,7 @@ def flops_pairs(index: dict[ConfigKey, dict[str, Any]]) -> list[FlopsPair]:
     for depth in DEPTHS:
         for family in BASELINES:
             common = []
-            for key in sorted({k[2] for k in index if k[2] is not None}):
+            for key in distinct(index.values(), "frames"):
                 base, ours = (
                     lookup(index, f, depth, key, PAPER_SIDE) for f in (family, "blvnet_tam")
                 )
@@ -287,7 +291,7 @@ def flops_section(
         "Per pair:\n\n" + "\n".join(f"- {v}." for v in verdicts),
     ]
     lines = series(
-        [s for k, s in index.items() if k[3] == PAPER_SIDE and not s.get("reference")], "gmacs"
+        [s for s in index.values() if s["side"] == PAPER_SIDE and not s["reference"]], "gmacs"
     )
     if lines:
         png = charts.gmacs_vs_frames(

@@ -15,7 +15,7 @@ from blvprof.report.markdown import (
     times,
 )
 from blvprof.report.paper import FIG3B_BLVNET_TAM_50, FIG3B_TSN_R50, PAPER_SIDE
-from blvprof.report.profiles import ConfigKey, lookup, series
+from blvprof.report.profiles import ConfigKey, distinct, lookup, series
 from blvprof.report.summary import model_label, ratio
 from blvprof.report.verdicts import memory_verdict
 
@@ -29,7 +29,7 @@ def _ours(
     """Summaries with memory figures of ``family``-50 at 224², by input frames; with
     ``reference``, of its reference mode (the official operator sequence)."""
     found = {}
-    for frames in sorted({k[2] for k in index if k[2] is not None}):
+    for frames in distinct(index.values(), "frames"):
         summary = lookup(index, family, DEPTH, frames, PAPER_SIDE, {"reference": reference})
         if "max_batch" in summary:
             found[frames] = summary

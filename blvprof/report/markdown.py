@@ -1,10 +1,12 @@
 """Markdown building blocks: tables, number formats, image links, environment and failure blocks."""
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from blvprof.records import Environment, Status
 from blvprof.report.stats import CONFIDENCE, Estimate
 from blvprof.report.summary import model_label
 from blvprof.units import format_bytes
@@ -110,10 +112,15 @@ def budget_text(budget_bytes: int | None) -> str:
     return MISSING if budget_bytes is None else format_bytes(budget_bytes)
 
 
-def _env_value(env: dict[str, Any], field: str) -> str:
+def slug(text: str) -> str:
+    """'nvidia-h100-80gb-hbm3': a name made safe for a file, lower case."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "device"
+
+
+def _env_value(env: Environment, field: str) -> str:
     if field == "flags":
-        return ", ".join(f"{name} {'on' if env.get(key) else 'off'}" for key, name in _FLAGS)
-    value = env.get(field)
+        return ", ".join(f"{name} {'on' if getattr(env, key) else 'off'}" for key, name in _FLAGS)
+    value = getattr(env, field)
     return MISSING if value is None else str(value)
 
 
@@ -121,8 +128,9 @@ def environment_block(runs: Sequence[dict[str, Any]]) -> str:
     """A table of the environments the runs were made in: one column per distinct environment."""
     counts: dict[tuple[str, ...], int] = {}
     for run in runs:
-        if run.get("env"):
-            signature = tuple(_env_value(run["env"], f) for f, _ in ENV_FIELDS)
+        if run["env"]:
+            env = Environment.from_row(run["env"])
+            signature = tuple(_env_value(env, f) for f, _ in ENV_FIELDS)
             counts[signature] = counts.get(signature, 0) + 1
     if not counts:
         return "No environment was recorded."
@@ -132,7 +140,7 @@ def environment_block(runs: Sequence[dict[str, Any]]) -> str:
 
 
 def failed_runs(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in runs if r.get("status") != "ok"]
+    return [r for r in runs if r["status"] != Status.OK]
 
 
 def failed_runs_block(runs: Sequence[dict[str, Any]]) -> str:
@@ -142,9 +150,9 @@ def failed_runs_block(runs: Sequence[dict[str, Any]]) -> str:
         return "None: every run finished."
     rows = []
     for run in failed:
-        config = run.get("config") or {}
-        label = model_label(run.get("family") or run["model"], config.get("depth"), config)
-        error = (run.get("error") or "").strip().splitlines()
+        config = run["config"] or {}
+        label = model_label(run["family"] or run["model"], config.get("depth"), config)
+        error = (run["error"] or "").strip().splitlines()
         rows.append(
             [
                 label,

@@ -1,30 +1,35 @@
-"""Profile rows as summaries: selected, merged per configuration, turned into chart series."""
+"""Profile rows as summaries: selected, merged per configuration and device, turned into chart
+series. Summaries are found by what they are (family, depth, frames, side, variant), never by
+their display label."""
 
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from blvprof.records import Kind, Profile, Status
 from blvprof.report.charts import Point, Series
-from blvprof.report.summary import model_label, record_of, summarize
+from blvprof.report.summary import summarize
 
-# (label, depth, input frames, input side): one configuration of one model.
-ConfigKey = tuple[str, int | None, int | None, int | None]
+# (device, model, resolved config): one configuration of one model on one device.
+ConfigKey = tuple[str, str, str]
+# Config fields that make a model a variant of its family's standard one, with their standard
+# values (TAM off is a family of its own: bLVNet).
+VARIANTS = {"reference": False, "slow_only": False}
 # Families in the order tables list them: the baselines, then bLVNet.
 FAMILY_ORDER = ("tsn", "tam_resnet", "tsm", "i3d", "blvnet", "blvnet_tam")
 
 
-def ok_runs(runs: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [r for r in runs if r.get("kind") == kind and r.get("status") == "ok" and r["result"]]
+def ok_runs(runs: Iterable[dict[str, Any]], kind: Kind) -> list[dict[str, Any]]:
+    return [r for r in runs if r["kind"] == kind and r["status"] == Status.OK and r["result"]]
+
+
+def ok_records(runs: Iterable[dict[str, Any]], kind: Kind) -> list[Profile]:
+    """The records of the successful rows of ``kind``, in the store's order."""
+    return [Profile.from_row(r) for r in ok_runs(runs, kind)]
 
 
 def profile_summaries(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One summary per successful profile row, in the store's order."""
-    return [
-        {**summarize(record_of(r)), "device_group": device_of(r)} for r in ok_runs(runs, "profile")
-    ]
-
-
-def config_key(summary: dict[str, Any]) -> ConfigKey:
-    return (summary["label"], summary["depth"], summary["frames"], summary["side"])
+    return [summarize(record) for record in ok_records(runs, Kind.PROFILE)]
 
 
 def family_rank(family: str) -> int:
@@ -37,17 +42,9 @@ def sort_key(summary: dict[str, Any]) -> tuple[Any, ...]:
     return (depth, frames, side, family_rank(summary["family"]), summary["label"])
 
 
-def device_of(run: dict[str, Any]) -> str:
-    """The device a row's figures belong to: its GPU's name, or 'CPU' for any CPU (rows from
-    CPUs have always been merged; a GPU's memory and time never mix with a CPU's)."""
-    env = run.get("env") or {}
-    if env.get("device") == "cuda":
-        return env.get("device_name") or "a CUDA GPU"
-    return "CPU"
-
-
 def by_device(summaries: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Summaries grouped by their ``device_group`` (see ``device_of``): GPUs by name, then CPU."""
+    """Summaries grouped by their ``device_group`` (``summary.device_of``): GPUs by name, then
+    CPU."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for summary in summaries:
         groups.setdefault(summary["device_group"], []).append(summary)
@@ -67,7 +64,7 @@ def merge_by_config(summaries: Iterable[dict[str, Any]]) -> dict[ConfigKey, dict
         raise ValueError(f"rows of several devices ({sorted(map(str, devices))}): split them")
     merged: dict[ConfigKey, dict[str, Any]] = {}
     for summary in summaries:
-        into = merged.setdefault(config_key(summary), {})
+        into = merged.setdefault(summary["config_key"], {})
         for name, value in summary.items():
             if value is not None:
                 into.setdefault(name, value)
@@ -138,8 +135,15 @@ def lookup(
     depth: int,
     frames: int,
     side: int | None,
-    config: dict[str, Any] | None = None,
+    variant: dict[str, bool] | None = None,
 ) -> dict[str, Any]:
     """The merged summary of a family's model at (depth, frames, side), or {}: its standard
-    model, or the variant ``config`` names (e.g. ``{"reference": True}``)."""
-    return index.get((model_label(family, depth, config), depth, frames, side), {})
+    model, or the variant ``variant`` names (e.g. ``{"reference": True}``); the first such
+    configuration when several are."""
+    wanted = {**VARIANTS, **(variant or {})}
+    for summary in index.values():
+        if (summary["family"], summary["depth"], summary["frames"], summary["side"]) == (
+            family, depth, frames, side
+        ) and all(summary[k] == v for k, v in wanted.items()):
+            return summary
+    return {}

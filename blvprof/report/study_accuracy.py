@@ -3,6 +3,7 @@ each returns a markdown image link, or ''."""
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from blvprof.report import charts
 from blvprof.report.markdown import image
@@ -38,14 +39,15 @@ def pareto_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str:
 def alpha_beta_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str:
     """The α×β heatmap of mean top-1 (± the seeds' standard deviation), for the model whose
     configurations cover the most (α, β) cells."""
-    by_label: dict[str, dict[tuple[int, int], Config]] = {}
+    by_model: dict[tuple[str, str], dict[tuple[int, int], Config]] = {}
     for c in configs:
         alpha, beta = c.value(ALPHA), c.value(BETA)
         if alpha is not None and beta is not None:
-            by_label.setdefault(c.label, {})[(alpha, beta)] = c
-    if not by_label:
+            by_model.setdefault(c.model_key, {})[(alpha, beta)] = c
+    if not by_model:
         return ""
-    label, cells = max(by_label.items(), key=lambda item: len(item[1]))
+    cells = max(by_model.values(), key=len)
+    label = next(iter(cells.values())).label
     seeds = "-".join(str(n) for n in sorted({c.top1.n for c in cells.values()}))
     alphas, betas = sorted({a for a, _ in cells}), sorted({b for _, b in cells})
     spread = {cell: c.top1.std for cell, c in cells.items() if c.top1.std is not None}
@@ -63,18 +65,19 @@ def alpha_beta_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str
 def frames_chart(configs: Sequence[Config], out_dir: Path, stem: str) -> str:
     """Mean top-1 against input frames with 95 % intervals, one line per model and setting of
     the other varying fields."""
-    lines: dict[str, list[Config]] = {}
+    lines: dict[tuple[Any, ...], list[Config]] = {}
     for c in configs:
         if c.value(FRAMES) is not None:
-            lines.setdefault(f"{c.label} {_note(c, [FRAMES])}".strip(), []).append(c)
+            others = tuple((f, v) for f, v in c.values if f != FRAMES)
+            lines.setdefault((c.model_key, others), []).append(c)
     if not lines:
         return ""
     series = []
-    for name, chosen in lines.items():
+    for chosen in lines.values():
         chosen = sorted(chosen, key=lambda c: c.value(FRAMES))
         series.append(
             charts.Series(
-                name,
+                f"{chosen[0].label} {_note(chosen[0], [FRAMES])}".strip(),
                 tuple(float(c.value(FRAMES)) for c in chosen),
                 tuple(c.top1.mean for c in chosen),
                 chosen[0].family,

@@ -1,34 +1,23 @@
-"""The profile part of a study report: one table with ratios, and the efficiency charts."""
+"""The profile part of a study report: one table with ratios, and the efficiency charts, for
+each device the study's rows were measured on."""
 
 from pathlib import Path
 from typing import Any
 
 from blvprof.report import charts
-from blvprof.report.markdown import budget_text, image, memory_method_text, table
+from blvprof.report.markdown import budget_text, image, memory_method_text, slug, table
 from blvprof.report.profiles import (
+    by_device,
     distinct,
-    ok_runs,
     profile_summaries,
     series,
     sort_key,
     speed_points,
 )
-from blvprof.report.summary import RATIO_METRICS, add_ratios, format_cell, header
+from blvprof.report.summary import FIGURES, RATIO_METRICS, add_ratios, format_cell, header
 
 # Table columns in order; 'label' and 'side' are rendered here, the rest by summary.format_cell.
-COLUMNS = (
-    "label",
-    "depth",
-    "frames",
-    "side",
-    "gmacs",
-    "params_m",
-    "train_gflops",
-    "train_mib_per_clip",
-    "max_batch",
-    "infer_clips_per_s",
-    "train_clips_per_s",
-)
+COLUMNS = ("label", "depth", "frames", "side", *(c.key for c in FIGURES))
 _HEADERS = {"label": "model", "side": "input (px)", "max_batch": "max batch @ budget"}
 
 
@@ -58,13 +47,13 @@ def _cell(column: str, value: Any) -> str:
     return format_cell(column, value)
 
 
-def _timed_on(run: dict[str, Any]) -> str:
+def _timed_on(summary: dict[str, Any]) -> str:
     """'cpu (AMD EPYC) at batch 1': where and how a profile row was timed."""
-    speed, env = run["result"]["speed"], run.get("env") or {}
-    return f"{speed['device']} ({env.get('device_name') or '?'}) at batch {speed['batch']}"
+    name = summary.get("device_name") or "?"
+    return f"{summary['speed_device']} ({name}) at batch {summary['speed_batch']}"
 
 
-def _notes(runs: list[dict[str, Any]], rows: list[dict[str, Any]], reference: str) -> list[str]:
+def _notes(rows: list[dict[str, Any]], reference: str) -> list[str]:
     notes = []
     sides = distinct(rows, "side")
     if len(sides) == 1:
@@ -84,24 +73,35 @@ def _notes(runs: list[dict[str, Any]], rows: list[dict[str, Any]], reference: st
         notes.append(
             f"Memory: {' and '.join(hows)}; max batch for a budget of {', '.join(budgets)}."
         )
-    timed = sorted({_timed_on(r) for r in ok_runs(runs, "profile") if "speed" in r["result"]})
+    timed = sorted({_timed_on(r) for r in rows if "speed_device" in r})
     if timed:
         notes.append(f"Speed: measured on {', '.join(timed)}.")
     return notes
 
 
 def profile_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:
-    """Markdown for the study's profile rows, writing its charts beside it; '' if none."""
-    summaries = sorted(profile_summaries(runs), key=sort_key)
-    if not summaries:
-        return ""
+    """Markdown for the study's profile rows, writing its charts beside it; '' if none. Rows of
+    two devices are two sections (GPUs first), each with its own ratios and charts."""
+    groups = by_device(sorted(profile_summaries(runs), key=sort_key))
+    if len(groups) < 2:
+        only = next(iter(groups.values()), [])
+        return _device_section(only, out_dir, study, "## Profiles") if only else ""
+    return "\n\n".join(
+        _device_section(summaries, out_dir, f"{study}-{slug(device)}", f"## Profiles on {device}")
+        for device, summaries in groups.items()
+    )
+
+
+def _device_section(
+    summaries: list[dict[str, Any]], out_dir: Path, stem: str, heading: str
+) -> str:
     reference = reference_model(summaries)
     rows = add_ratios(summaries, ("frames", "depth", "side"), reference)
     columns = _columns(rows)
     headers = [_HEADERS.get(c) or header(c) for c in columns]
     body = [[_cell(c, r.get(c)) for c in columns] for r in rows]
-    parts = ["## Profiles", " ".join(_notes(runs, rows, reference)), table(headers, body)]
-    return "\n\n".join(parts + _charts(summaries, out_dir, study))
+    parts = [heading, " ".join(_notes(rows, reference)), table(headers, body)]
+    return "\n\n".join(parts + _charts(summaries, out_dir, stem))
 
 
 def _at_common_side(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:

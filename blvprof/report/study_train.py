@@ -1,15 +1,26 @@
 """The training part of a study report: every configuration's seeds as mean ± sd with a 95 %
 interval, which differences exceed that noise and the paper's accuracy claims (train_verdicts),
-and accuracy within time-reversed pairs. One section per benchmark: rows made by two versions of
-the synthetic benchmark never mix."""
+and accuracy within time-reversed pairs. One section per benchmark and device: rows made by two
+versions of the synthetic benchmark, or on two devices, never mix."""
 
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from blvprof.records import Kind
 from blvprof.report import charts
-from blvprof.report.markdown import CI, MISSING, image, interval, mean_sd, number, percent, table
-from blvprof.report.profiles import ok_runs
+from blvprof.report.markdown import (
+    CI,
+    MISSING,
+    image,
+    interval,
+    mean_sd,
+    number,
+    percent,
+    slug,
+    table,
+)
+from blvprof.report.profiles import ok_records
 from blvprof.report.study_accuracy import alpha_beta_chart, frames_chart, pareto_chart
 from blvprof.report.train_groups import ORDER_BLIND, Config, group, learned, learned_threshold
 from blvprof.report.train_rows import (
@@ -36,17 +47,21 @@ LEARNED_PAIR = 0.65
 
 def train_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:
     """Markdown for the study's training runs, writing its charts beside it; '' if none."""
-    summaries = sorted((train_summary(r) for r in ok_runs(runs, "train")), key=train_order)
+    summaries = sorted((train_summary(r) for r in ok_records(runs, Kind.TRAIN)), key=train_order)
     benchmarks = sorted({s["benchmark"] for s in summaries}, reverse=True)  # newest version first
-    sections = [
-        _benchmark_section(
-            [s for s in summaries if s["benchmark"] == b],
-            out_dir,
-            study if len(benchmarks) == 1 else f"{study}-{b}",
-            f" on {b}" if len(benchmarks) > 1 else "",
-        )
-        for b in benchmarks
-    ]
+    devices = sorted({s["device_group"] for s in summaries}, key=lambda d: (d == "CPU", d))
+    sections = []
+    for b in benchmarks:
+        for device in devices:
+            chosen = [s for s in summaries if s["benchmark"] == b and s["device_group"] == device]
+            if not chosen:
+                continue
+            stem, heading = study, ""
+            if len(benchmarks) > 1:
+                stem, heading = f"{stem}-{b}", f" on {b}"
+            if len(devices) > 1:
+                stem, heading = f"{stem}-{slug(device)}", f"{heading} ({device})"
+            sections.append(_benchmark_section(chosen, out_dir, stem, heading))
     return "\n\n".join(sections)
 
 

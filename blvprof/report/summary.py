@@ -1,29 +1,55 @@
-"""Flat summaries of profile records, and ratios between them, for tables and charts."""
+"""Profile records as flat summaries (the figures tables and charts show), the columns that
+render them, and ratios between summaries.
 
+:data:`COLUMNS` is the one list of figures: ``blvprof compare``, the study reports' profile
+tables and ``blvprof profile`` all render from it, so a new metric needs one :class:`Column`.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-# Columns of a summary row, with a header and how the value is formatted.
-COLUMNS: dict[str, tuple[str, str]] = {
-    "model": ("model", "{}"),
-    "depth": ("depth", "{}"),
-    "frames": ("frames", "{}"),
-    "gmacs": ("GMACs/clip", "{:.2f}"),
-    "params_m": ("params (M)", "{:.2f}"),
-    "train_gflops": ("train GFLOPs/clip", "{:.1f}"),
-    "train_mib_per_clip": ("train MiB/clip", "{:.0f}"),
-    "max_batch": ("max batch", "{}"),
-    "infer_clips_per_s": ("infer clips/s", "{:.2f}"),
-    "train_clips_per_s": ("train clips/s", "{:.2f}"),
-}
-# Metrics compared as ratios to a reference row; True where larger is better.
+from blvprof.records import Profile
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the summary tables: its figure from a record, header and format."""
+
+    key: str
+    header: str
+    template: str = "{}"
+    figure: Callable[[Profile], Any] | None = None  # None: a column that names the row
+    larger_is_better: bool | None = None  # set: compared as a ratio to a reference row
+
+
+def _per(value: float | None, unit: float) -> float | None:
+    return None if value is None else value / unit
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("model", "model"),
+    Column("depth", "depth"),
+    Column("frames", "frames"),
+    Column("gmacs", "GMACs/clip", "{:.2f}", lambda p: p.counts and _per(p.counts.macs, 1e9), False),
+    Column("params_m", "params (M)", "{:.2f}", lambda p: _per(p.params, 1e6), False),
+    Column("train_gflops", "train GFLOPs/clip", "{:.1f}",
+           lambda p: p.counts and _per(p.counts.train_flops, 1e9)),
+    Column("train_mib_per_clip", "train MiB/clip", "{:.0f}",
+           lambda p: p.memory and _per(p.memory.per_clip_bytes, 2**20), False),
+    Column("max_batch", "max batch", "{}", lambda p: p.memory and p.memory.max_batch, True),
+    Column("infer_clips_per_s", "infer clips/s", "{:.2f}",
+           lambda p: p.speed and p.speed.infer_clips_per_s, True),
+    Column("train_clips_per_s", "train clips/s", "{:.2f}",
+           lambda p: p.speed and p.speed.train_clips_per_s, True),
+)
+FIGURES = tuple(c for c in COLUMNS if c.figure is not None)
+# Figures compared as ratios to a reference row; True where larger is better.
 RATIO_METRICS: dict[str, bool] = {
-    "gmacs": False,
-    "params_m": False,
-    "train_mib_per_clip": False,
-    "max_batch": True,
-    "infer_clips_per_s": True,
-    "train_clips_per_s": True,
+    c.key: c.larger_is_better for c in FIGURES if c.larger_is_better is not None
 }
+_BY_KEY = {c.key: c for c in COLUMNS}
 
 
 # Display names of the model families; the depth is appended ("TSN-R50", "bLVNet-TAM-101").
@@ -65,60 +91,50 @@ def display_family(family: str, config: dict[str, Any]) -> str:
     return "blvnet" if family == "blvnet_tam" and config.get("use_tam") is False else family
 
 
-def record_of(run: dict[str, Any]) -> dict[str, Any]:
-    """A store row as a profile record: its result plus model, family, config and env."""
-    return {
-        **(run.get("result") or {}),
-        "model": run["model"],
-        "family": run.get("family") or run["model"],
-        "config": run.get("config") or {},
-        "env": run.get("env") or {},
-    }
+def device_of(record: Profile) -> str:
+    """The device a record's figures belong to: its GPU's name, or 'CPU' for any CPU (rows from
+    CPUs have always been merged; a GPU's memory and time never mix with a CPU's)."""
+    env = record.env
+    if env is not None and env.on_gpu:
+        return env.device_name or "a CUDA GPU"
+    return "CPU"
 
 
-def image_side(record: dict[str, Any]) -> int | None:
-    """The input's spatial side in pixels, from the measured shape or else the config."""
-    shape = record.get("input_shape")
-    if shape:
-        return int(shape[-1])
-    return record.get("config", {}).get("image_size")
+def config_key(record: Profile) -> tuple[str, str, str]:
+    """(device, model, resolved config): what tells one configuration's rows from another's."""
+    return device_of(record), record.model, json.dumps(record.config, sort_keys=True, default=str)
 
 
-def summarize(record: dict[str, Any]) -> dict[str, Any]:
+def summarize(record: Profile) -> dict[str, Any]:
     """The figures a table shows for one profile record (absent metrics are absent keys)."""
-    config = record.get("config", {})
-    family = record.get("family") or record["model"]
+    config = record.config
     row: dict[str, Any] = {
-        "model": record["model"],
-        "family": display_family(family, config),
-        "label": model_label(family, config.get("depth"), config),
+        "model": record.model,
+        "family": display_family(record.family, config),
+        "label": model_label(record.family, config.get("depth"), config),
         "depth": config.get("depth"),
-        "frames": record.get("num_frames", config.get("num_frames")),
-        "side": image_side(record),
+        "frames": record.num_frames,
+        "side": record.side,
         "reference": bool(config.get("reference")),
+        "slow_only": bool(config.get("slow_only")),
+        "config_key": config_key(record),
+        "device_group": device_of(record),
     }
-    if "macs" in record:
-        row["gmacs"] = record["macs"] / 1e9
-    if "train_flops" in record:
-        row["train_gflops"] = record["train_flops"] / 1e9
-    if "params" in record:
-        row["params_m"] = record["params"] / 1e6
-    memory = record.get("memory")
-    if memory:
-        row["train_mib_per_clip"] = memory["per_clip_bytes"] / 2**20
-        row["max_batch"] = memory["max_batch"]
-        row["memory_method"] = memory["method"]
-        row["max_batch_method"] = memory.get("max_batch_method")
-        row["budget_bytes"] = memory.get("budget_bytes")
-    speed = record.get("speed")
-    if speed:
-        row["infer_clips_per_s"] = speed["infer_clips_per_s"]
-        row["train_clips_per_s"] = speed["train_clips_per_s"]
-        row["speed_device"] = speed.get("device")
-        if speed.get("cpu_allocator"):
-            row["cpu_allocator"] = speed["cpu_allocator"]
-    if record.get("env"):
-        row["device_name"] = record["env"].get("device_name")
+    for column in FIGURES:
+        value = column.figure(record) if column.figure else None
+        if value is not None:
+            row[column.key] = value
+    if record.memory:
+        row["memory_method"] = record.memory.method
+        row["max_batch_method"] = record.memory.max_batch_method
+        row["budget_bytes"] = record.memory.budget_bytes
+    if record.speed:
+        row["speed_device"] = record.speed.device
+        row["speed_batch"] = record.speed.batch
+        if record.speed.cpu_allocator:
+            row["cpu_allocator"] = record.speed.cpu_allocator
+    if record.env:
+        row["device_name"] = record.env.device_name
     return row
 
 
@@ -177,7 +193,7 @@ def format_cell(key: str, value: Any) -> str:
         return "–"
     if key.endswith("_ratio"):
         return f"{value:.2f}×"
-    template = COLUMNS.get(key, ("", "{}"))[1]
+    template = _BY_KEY[key].template if key in _BY_KEY else "{}"
     try:
         return template.format(value)
     except (ValueError, TypeError):
@@ -186,5 +202,5 @@ def format_cell(key: str, value: Any) -> str:
 
 def header(key: str) -> str:
     if key.endswith("_ratio"):
-        return f"{COLUMNS[key.removesuffix('_ratio')][0]} ratio"
-    return COLUMNS.get(key, (key, ""))[0]
+        return f"{_BY_KEY[key.removesuffix('_ratio')].header} ratio"
+    return _BY_KEY[key].header if key in _BY_KEY else key

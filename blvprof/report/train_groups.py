@@ -1,11 +1,13 @@
 """A study's training runs grouped into configurations (every seed of one setting), with seed
 statistics, and the comparisons between configurations that a report states.
 
-Groups are keyed by the model's label and the values of the varying fields other than the seed:
-never by a rendered string. Comparisons are of top-1 (the paper's metric); each is a
-``stats.Difference`` with its interval, so a report can say which differences exceed the noise.
+Groups are keyed by the model (its name and the config fields that do not vary) and the values
+of the varying fields other than the seed: never by a rendered string such as its label.
+Comparisons are of top-1 (the paper's metric); each is a ``stats.Difference`` with its interval,
+so a report can say which differences exceed the noise.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,7 @@ class Config:
     label: str  # the model's name ('bLVNet-TAM-26')
     family: str
     depth: int | None
+    model_key: tuple[str, str]  # the model: its name and the config fields that do not vary
     values: tuple[tuple[str, Any], ...]  # (field, value) of the varying fields but the seed
     runs: tuple[dict[str, Any], ...]  # train summaries, one per seed
     gmacs: float | None
@@ -95,17 +98,26 @@ def group(summaries: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[Co
         if s["top1"] is None:
             continue
         values = tuple((f, s["fields"].get(f)) for f in others if s["fields"].get(f) is not None)
-        groups.setdefault((s["label"], values), []).append(s)
-    return [_config(label, values, runs) for (label, values), runs in groups.items()]
+        groups.setdefault((model_key(s, fields), values), []).append(s)
+    return [_config(key, values, runs) for (key, values), runs in groups.items()]
 
 
-def _config(label: str, values: tuple[tuple[str, Any], ...], runs: list[dict[str, Any]]) -> Config:
+def model_key(summary: dict[str, Any], fields: Sequence[str]) -> tuple[str, str]:
+    """A run's model: its name and its config fields but the ``fields`` that vary."""
+    fixed = {f: v for f, v in summary["fields"].items()
+             if f.startswith("config.") and f not in fields}
+    return summary["model"], json.dumps(fixed, sort_keys=True, default=str)
+
+
+def _config(key: tuple[str, str], values: tuple[tuple[str, Any], ...],
+            runs: list[dict[str, Any]]) -> Config:
     within = [r["pair_mean"] for r in runs if r["pair_mean"] is not None]
     identity = [r["pair_identity"] for r in runs if r["pair_identity"] is not None]
     return Config(
-        label=label,
+        label=runs[0]["label"],
         family=runs[0]["family"],
         depth=runs[0]["depth"],
+        model_key=key,
         values=values,
         runs=tuple(runs),
         gmacs=runs[0]["gmacs"],
@@ -122,10 +134,12 @@ def field_comparisons(configs: Sequence[Config], field: str) -> list[Comparison]
     short = {"config.alpha": "α", "config.beta": "β", FRAMES: "frames"}.get(
         field, field.split(".", 1)[1]
     )
-    for label in dict.fromkeys(c.label for c in configs):
+    for key in dict.fromkeys(c.model_key for c in configs):
+        mine = [c for c in configs if c.model_key == key]
+        label = mine[0].label
         pooled: dict[Any, list[float]] = {}
-        for c in configs:
-            if c.label == label and c.value(field) is not None:
+        for c in mine:
+            if c.value(field) is not None:
                 pooled.setdefault(c.value(field), []).extend(c.top1s)
         if len(pooled) < 2:
             continue
@@ -146,13 +160,13 @@ def field_comparisons(configs: Sequence[Config], field: str) -> list[Comparison]
 def frame_trends(configs: Sequence[Config]) -> list[FieldTrend]:
     """Top-1 against log2(frames) per model, every seed a point."""
     trends = []
-    for label in dict.fromkeys(c.label for c in configs):
-        chosen = [c for c in configs if c.label == label and c.value(FRAMES) is not None]
+    for key in dict.fromkeys(c.model_key for c in configs):
+        chosen = [c for c in configs if c.model_key == key and c.value(FRAMES) is not None]
         if len({c.value(FRAMES) for c in chosen}) < 2:
             continue
         xs = [float(c.value(FRAMES)) for c in chosen for _ in c.runs]
         ys = [t for c in chosen for t in c.top1s]
-        trends.append(FieldTrend(label, chosen[0].family, trend(xs, ys)))
+        trends.append(FieldTrend(chosen[0].label, chosen[0].family, trend(xs, ys)))
     return trends
 
 

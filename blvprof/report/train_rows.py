@@ -3,8 +3,9 @@
 from collections.abc import Sequence
 from typing import Any
 
+from blvprof.records import Profile, Training
 from blvprof.report.profiles import family_rank
-from blvprof.report.summary import display_family, model_label
+from blvprof.report.summary import device_of, display_family, model_label
 
 # Fields that may vary across a study, in column order, with their short names.
 CONFIG_FIELDS = {
@@ -24,39 +25,31 @@ TRAIN_FIELDS = {
 }
 
 
-def train_summary(run: dict[str, Any]) -> dict[str, Any]:
-    """The figures a training table shows for one run (None where absent)."""
-    result, config = run["result"], run.get("config") or {}
-    train = result.get("train") or {}
-    family = run.get("family") or run["model"]
+def train_summary(record: Profile) -> dict[str, Any]:
+    """The figures a training table shows for one training run's record (None where absent)."""
+    config, train = record.config, record.train or Training()
     return {
-        "label": model_label(family, config.get("depth"), config),
-        "family": display_family(family, config),
+        "model": record.model,
+        "label": model_label(record.family, config.get("depth"), config),
+        "family": display_family(record.family, config),
         "depth": config.get("depth"),
+        "device_group": device_of(record),
         "fields": {
             **{f"config.{k}": config.get(k) for k in config},
-            **{f"train.{k}": train.get(k) for k in TRAIN_FIELDS},
+            **{f"train.{k}": getattr(train, k) for k in TRAIN_FIELDS},
         },
-        "gmacs": result["macs"] / 1e9 if "macs" in result else None,
+        "gmacs": record.counts.macs / 1e9 if record.counts else None,
         "num_classes": config.get("num_classes"),
-        "top1": train.get("top1"),
-        "top5": train.get("top5"),
-        "best_top1": train.get("best_top1"),
-        "pair_mean": train.get("pair_accuracy_mean"),
-        "pairs": train.get("pair_accuracy") or {},
-        "pair_identity": train.get("pair_identity_mean"),
-        "pair_identities": train.get("pair_identity") or {},
-        "benchmark": benchmark_of(train),
-        "seconds_per_epoch": train.get("seconds_per_epoch"),
+        "top1": train.top1,
+        "top5": train.top5,
+        "best_top1": train.best_top1,
+        "pair_mean": train.pair_accuracy_mean,
+        "pairs": train.pair_accuracy or {},
+        "pair_identity": train.pair_identity_mean,
+        "pair_identities": train.pair_identity or {},
+        "benchmark": train.benchmark,
+        "seconds_per_epoch": train.seconds_per_epoch,
     }
-
-
-def benchmark_of(train: dict[str, Any]) -> str:
-    """What made the run's clips: recorded since version 2 of the synthetic benchmark; a
-    synthetic run without the field is of version 1."""
-    data = str(train.get("data", ""))
-    fallback = "synthetic-v1" if data.startswith("synthetic") else data.partition(":")[0]
-    return train.get("benchmark") or fallback
 
 
 def short_name(field: str) -> str:

@@ -10,7 +10,8 @@ from blvprof.cli import report as report_cli
 from blvprof.cli import study as study_cli
 from blvprof.errors import describe_out_of_memory, is_out_of_memory
 from blvprof.store import Store
-from blvprof.sweep import Outcome, Task, _classify
+from blvprof.records import Failure, Profile, Request, Status, Times
+from blvprof.sweep import Outcome, Task, _failure
 from tests.cli.run import Result, run
 
 HUGE = "100000000000000000000"  # 1e20: overflows every C integer torch uses
@@ -92,11 +93,12 @@ def test_out_of_memory_is_one_test_for_cuda_cpu_and_python() -> None:
     cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
                        "can't allocate memory: you tried to allocate 844424930131968 bytes.")
     cuda = RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has ...")
+    task = Task("s", "k", Request("tsn", metrics=("memory",)))
     for error in (cpu, cuda, MemoryError()):
         assert is_out_of_memory(error)
-        assert _classify(error)[0] == "oom"  # a sweep's row: finished, not retried every time
+        assert _failure(task, error).status == Status.OOM  # a sweep's row: finished, not retried
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
-    assert _classify(RuntimeError("shape mismatch"))[0] == "error"
+    assert _failure(task, RuntimeError("shape mismatch")).status == Status.ERROR
     assert describe_out_of_memory(cpu).startswith("out of memory (CPU): tried to allocate 786,432")
     assert "(CUDA): tried to allocate 20.00 GiB" in describe_out_of_memory(cuda)
 
@@ -188,9 +190,9 @@ def test_train_checks_out_and_db_before_training(cli, tmp_path) -> None:
 def test_progress_is_a_live_bar_in_a_terminal_and_lines_when_piped() -> None:
     from rich.console import Console
 
-    task = Task("s", "k", "profile", "tsn", {"num_frames": 4}, {"metrics": ["params"]})
-    outcomes = [Outcome(task, status, {}, None, None, error, "", "", 0.1)
-                for status, error in (("ok", None), ("error", "boom"))]
+    task = Task("s", "k", Request("tsn", {"num_frames": 4}, metrics=("params",)))
+    outcomes = [Outcome(task, result, Times("", "", 0.1)) for result in (
+        Profile("tsn", "tsn", {}), Failure(Status.ERROR, "boom", {}, "tsn"))]
     screen = io.StringIO()
     terminal = Console(file=screen, force_terminal=True, width=120)
     with study_cli._progress(2, terminal) as show:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from blvprof.records import Request
 from blvprof.store import Store
 from blvprof.sweep import Task, _local_outcomes
 from tests.cli.run import run
@@ -83,7 +84,7 @@ def test_ablate_bad_input(tmp_path, capsys, monkeypatch) -> None:
     cases = [
         (["ablate", str(bad)], "grid[0]: tsn has no field 'width'"),
         (["ablate", "tsn", "--frames", "4,x"], "--num_frames must be a comma list"),
-        (["ablate", "tsn", "--executor", "slurm"], "--executor 'slurm'"),
+        (["ablate", "tsn", "--executor", "slurm"], "'slurm' is not one of 'local', 'ray'"),
         (["ablate", "tsn", "--frames", "0"], "must be positive"),
     ]
     for args, message in cases:
@@ -130,7 +131,7 @@ def test_timed_runs_go_last_alone_with_every_core(monkeypatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 8)
 
     def task(key: str, metrics: list[str]) -> Task:
-        return Task("s", key, "profile", "tsn", {}, {"metrics": metrics, "device": "cpu"})
+        return Task("s", key, Request("tsn", metrics=tuple(metrics), device="cpu"))
 
     list(_local_outcomes([task("t", ["speed"]), task("a", ["flops"]), task("b", ["memory"])], 4))
     (untimed, workers_a), (timed, workers_b) = calls

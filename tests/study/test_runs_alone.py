@@ -3,11 +3,12 @@
 import pytest
 
 from blvprof import sweep
+from blvprof.records import Request
 
 
 def _task(device: str, metrics: list[str]) -> sweep.Task:
-    return sweep.Task("s", f"{device}-{'-'.join(metrics)}", "profile", "tsn", {},
-                      {"device": device, "metrics": metrics})
+    return sweep.Task("s", f"{device}-{'-'.join(metrics)}",
+                      Request("tsn", metrics=tuple(metrics), device=device))
 
 
 @pytest.mark.parametrize(
