@@ -56,11 +56,12 @@ def train_section(runs: list[dict[str, Any]], out_dir: Path, study: str) -> str:
             chosen = [s for s in summaries if s["benchmark"] == b and s["device_group"] == device]
             if not chosen:
                 continue
-            stem, heading = study, ""
+            stem, where = study, []
             if len(benchmarks) > 1:
-                stem, heading = f"{stem}-{b}", f" on {b}"
+                stem, where = f"{stem}-{b}", [b]
             if len(devices) > 1:
-                stem, heading = f"{stem}-{slug(device)}", f"{heading} ({device})"
+                stem, where = f"{stem}-{slug(device)}", [*where, device]
+            heading = f" on {', '.join(where)}" if where else ""
             sections.append(_benchmark_section(chosen, out_dir, stem, heading))
     return "\n\n".join(sections)
 

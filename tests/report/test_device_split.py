@@ -7,6 +7,7 @@ import pytest
 
 from blvprof.report.claims import render_paper_claims
 from blvprof.report.profiles import by_device, merge_by_config, profile_summaries
+from blvprof.report.study_report import render_study
 
 GPU = "NVIDIA H200"
 GPU_MAX_BATCH = 777  # a figure no CPU row has
@@ -63,3 +64,33 @@ def test_report_shows_each_device_apart(mixed: list[dict[str, Any]], tmp_path: P
 def test_one_device_renders_as_before(paper_rows: list[dict[str, Any]], tmp_path: Path) -> None:
     text = render_paper_claims(paper_rows, tmp_path, "blvprof report", quick=True).read_text()
     assert "## On " not in text and "\n## a. Paper rows" in text
+
+
+def _study_on_gpu(row: dict[str, Any]) -> dict[str, Any]:
+    """A hand-made GPU row of a study: the CPU row's counts, its figures that depend on the
+    device (max batch, epoch time) changed to values no CPU row has."""
+    gpu = _on_gpu(row)
+    if row["kind"] == "train":
+        train = {**row["result"]["train"], "seconds_per_epoch": GPU_EPOCH_S}
+        gpu["result"] = {**gpu["result"], "train": train}
+    return gpu
+
+
+GPU_EPOCH_S = 4321.0  # seconds per epoch no CPU row has
+
+
+@pytest.mark.parametrize("study", ["tsn_vs_blvnet", "alpha_beta"])
+def test_a_study_report_renders_each_device_apart(study: str, study_rows, tmp_path: Path) -> None:
+    cpu_rows = [r for r in study_rows if r["study"] == study]
+    gpu_rows = [_study_on_gpu(r) for r in cpu_rows if r["status"] == "ok"]
+    text = render_study(cpu_rows + gpu_rows, tmp_path, study, "blvprof report").read_text()
+    gpu_start, cpu_start = text.index(f"on {GPU}\n"), text.index("on CPU\n")
+    assert gpu_start < cpu_start  # GPUs first, then the CPU
+    gpu_part, cpu_part = text[gpu_start:cpu_start], text[cpu_start:text.index("## Failed runs")]
+    figure = f"| {GPU_MAX_BATCH} |" if study == "tsn_vs_blvnet" else f"{GPU_EPOCH_S:,.1f}"
+    assert figure in gpu_part and figure not in cpu_part
+    if study == "tsn_vs_blvnet":
+        assert f"measured on {GPU}" in gpu_part and "estimated" in cpu_part
+        assert "estimated" not in gpu_part and f"measured on {GPU}" not in cpu_part
+    cpu_only = render_study(cpu_rows, tmp_path / "cpu", study, "blvprof report").read_text()
+    assert "on CPU" not in cpu_only  # one device: as before
