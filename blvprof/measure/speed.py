@@ -12,6 +12,7 @@ import re
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -150,6 +151,29 @@ def prepare(net: nn.Module, device: str, channels_last: bool = False,
     return torch.compile(net) if compiled else net
 
 
+@dataclass(frozen=True)
+class Steps:
+    """One inference step and one training step (forward, cross-entropy, backward, SGD-momentum)
+    of a model on a random clip: what is timed. Each leaves the model's mode alone: set eval()
+    before timing ``infer`` and train() before ``train``."""
+
+    infer: Callable[[], None]
+    train: Callable[[], None]
+
+
+def steps(model: nn.Module, shape: tuple[int, ...], device: str, precision: str,
+          num_classes: int) -> Steps:
+    clip = torch.randn(shape, device=device)
+    labels = torch.randint(0, num_classes, (shape[0],), device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+
+    def infer() -> None:
+        with torch.inference_mode(), autocast(device, precision):
+            model(clip)
+
+    return Steps(infer, lambda: train_step(model, optimizer, clip, labels, precision))
+
+
 def measure_speed(
     model: nn.Module,
     shape: tuple[int, ...],
@@ -163,45 +187,43 @@ def measure_speed(
     """Median time of an inference step and a training step (forward, backward, SGD-momentum)."""
     allocator = keep_freed_memory() if device == "cpu" else None
     was_training = model.training
-    clip = torch.randn(shape, device=device)
-    labels = torch.randint(0, num_classes, (shape[0],), device=device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
-
-    def infer() -> None:
-        with torch.inference_mode(), autocast(device, precision):
-            model(clip)
-
+    step = steps(model, shape, device, precision, num_classes)
     try:
         model.eval()
-        infer_timing = time_calls(infer, warmup, calls, device)
+        infer_timing = time_calls(step.infer, warmup, calls, device)
         model.train()
-        train_timing = time_calls(
-            lambda: train_step(model, optimizer, clip, labels, precision), warmup, calls, device
-        )
+        train_timing = time_calls(step.train, warmup, calls, device)
     finally:
         model.train(was_training)
+    return speed_record(infer_timing, train_timing, shape, device, precision,
+                        train_flops_per_clip, allocator)
+
+
+def speed_record(infer: Timing, train: Timing, shape: tuple[int, ...], device: str,
+                 precision: str, train_flops_per_clip: int | None = None,
+                 cpu_allocator: str | None = None) -> Speed:
+    """The record of two timings of steps on clips of ``shape``, with the share of the GPU's
+    peak the training step achieved (where the peak is known)."""
     batch, frames = shape[0], shape[2]
     name = torch.cuda.get_device_name() if device == "cuda" else None  # the current device
     peak = gpu_peak_flops(name, precision, torch.backends.cudnn.allow_tf32)
     achieved = (
-        train_flops_per_clip * batch / train_timing.median_s
-        if train_flops_per_clip is not None
-        else None
+        train_flops_per_clip * batch / train.median_s if train_flops_per_clip is not None else None
     )
     return Speed(
         device=device,
         batch=batch,
         num_frames=frames,
-        infer=infer_timing,
-        train=train_timing,
-        infer_clips_per_s=batch / infer_timing.median_s,
-        train_clips_per_s=batch / train_timing.median_s,
-        infer_frames_per_s=batch * frames / infer_timing.median_s,
-        train_frames_per_s=batch * frames / train_timing.median_s,
-        infer_ms=infer_timing.median_s * 1e3,
-        train_ms=train_timing.median_s * 1e3,
+        infer=infer,
+        train=train,
+        infer_clips_per_s=batch / infer.median_s,
+        train_clips_per_s=batch / train.median_s,
+        infer_frames_per_s=batch * frames / infer.median_s,
+        train_frames_per_s=batch * frames / train.median_s,
+        infer_ms=infer.median_s * 1e3,
+        train_ms=train.median_s * 1e3,
         achieved_train_flops_per_s=achieved,
         peak_flops_per_s=peak,
         peak_fraction=achieved / peak if achieved is not None and peak else None,
-        cpu_allocator=allocator,
+        cpu_allocator=cpu_allocator,
     )
