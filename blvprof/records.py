@@ -379,9 +379,14 @@ class Environment:
         return cls(**_fields_of(cls, row))
 
 
+RECORD = "record"  # a Profile field's metadata: the record class it holds, stored under its name
+
+
 @dataclass(frozen=True)
 class Profile:
-    """One configuration's record: what was measured, per clip (docs/records.md)."""
+    """One configuration's record: what was measured, per clip (docs/records.md). A metric's
+    record is a field whose metadata names the record's class (the counts are fields of their
+    own, as the record's keys have always been)."""
 
     model: str  # the registered name, or the reference text
     family: str  # the zoo family, or 'external' for a reference
@@ -391,10 +396,10 @@ class Profile:
     model_input_shape: tuple[int, ...] | None = None  # input_shape in that layout
     num_frames: int | None = None  # the clip's T (input frames: bLVNet-TAM 8×2 is 16)
     params: int | None = None
-    counts: Counts | None = None
-    memory: Memory | None = None
-    speed: Speed | None = None
-    train: Training | None = None
+    counts: Counts | None = None  # its keys are the record's own (macs, train_flops, ...)
+    memory: Memory | None = field(default=None, metadata={RECORD: Memory})
+    speed: Speed | None = field(default=None, metadata={RECORD: Speed})
+    train: Training | None = field(default=None, metadata={RECORD: Training})
     env: Environment | None = None
 
     def to_row(self) -> dict[str, Any]:
@@ -410,9 +415,7 @@ class Profile:
             "num_frames": self.num_frames,
             "params": self.params,
             **(self.counts.to_row() if self.counts else {}),
-            "memory": self.memory and self.memory.to_row(),
-            "speed": self.speed and self.speed.to_row(),
-            "train": self.train and self.train.to_row(),
+            **{f.name: value.to_row() for f in _NESTED if (value := getattr(self, f.name))},
         })
 
     def to_json(self) -> dict[str, Any]:
@@ -424,6 +427,8 @@ class Profile:
     def from_row(cls, run: Mapping[str, Any]) -> Self:
         """A store row (JSON columns decoded) as a record."""
         result = run.get("result") or {}
+        nested = {f.name: f.metadata[RECORD].from_row(result[f.name])
+                  for f in _NESTED if result.get(f.name)}
         return cls(
             model=run["model"],
             family=run.get("family") or run["model"],
@@ -434,10 +439,8 @@ class Profile:
             num_frames=result.get("num_frames", (run.get("config") or {}).get("num_frames")),
             params=result.get("params"),
             counts=Counts.from_row(result),
-            memory=Memory.from_row(result["memory"]) if result.get("memory") else None,
-            speed=Speed.from_row(result["speed"]) if result.get("speed") else None,
-            train=Training.from_row(result["train"]) if result.get("train") else None,
             env=Environment.from_row(run["env"]) if run.get("env") else None,
+            **nested,
         )
 
     @property
@@ -446,6 +449,9 @@ class Profile:
         if self.input_shape:
             return int(self.input_shape[-1])
         return self.config.get("image_size")
+
+
+_NESTED = tuple(f for f in dataclasses.fields(Profile) if RECORD in f.metadata)
 
 
 def _shape(value: list[int] | None) -> tuple[int, ...] | None:
