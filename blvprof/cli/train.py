@@ -28,7 +28,19 @@ from blvprof.cli.options import (
     model_overrides,
 )
 from blvprof.errors import UserError
-from blvprof.measure.env import Flags, environment
+from blvprof.measure.env import environment
+from blvprof.records import (
+    Counter,
+    Counts,
+    Environment,
+    Flags,
+    Metric,
+    Profile,
+    Request,
+    Times,
+    Training,
+    run_row,
+)
 from blvprof.store import Run, Store, check_store_path, check_writable_folder, now
 from blvprof.train import TrainingDiverged, TrainSpec, train_model
 from blvprof.train.checkpoint import CHECKPOINT_FILE
@@ -187,28 +199,22 @@ def _out_dir(out: Path | None, model: str, resume: bool) -> Path:
 def _row(
     record: dict[str, Any], spec: TrainSpec, out_dir: Path, started: str, duration: float
 ) -> Run:
-    flags = Flags(precision=record["precision"], seed=spec.seed)
-    return Run(
-        study="train",
-        key=out_dir.name,
-        kind="train",
+    """The run's store row (``records.run_row``): its counts per clip, as in ablation rows, and
+    its training record, with the request the counts were made with and the recipe."""
+    request = Request(record["model"], metrics=(Metric.FLOPS, Metric.PARAMS),
+                      device=record["device"], counter=Counter.FLOP_COUNTER,
+                      flags=Flags(precision=record["precision"], seed=spec.seed))
+    trained = Profile(
         model=record["model"],
         family=record["family"],
         config=record["config"],
-        settings=dataclasses.asdict(spec),
-        result={
-            "params": record["params"],
-            "macs": record["macs"],  # per clip, as in ablation rows
-            "macs_counter": record["macs_counter"],
-            "train_flops": record["train_flops"],
-            "train": {k: v for k, v in record.items() if k != "config"},  # config has a column
-        },
-        env=environment(record["device"], flags),
-        status="ok",
-        started_at=started,
-        finished_at=now(),
-        duration_s=duration,
+        params=record["params"],
+        counts=Counts(record["macs"], Counter(record["macs_counter"]), record["train_flops"]),
+        train=Training.from_row({k: v for k, v in record.items() if k != "config"}),
+        env=Environment.from_row(environment(record["device"], request.flags)),
     )
+    return run_row("train", out_dir.name, request, trained, Times(started, now(), duration),
+                   train=dataclasses.asdict(spec))
 
 
 def _print_summary(record: dict[str, Any], out_dir: Path) -> None:
