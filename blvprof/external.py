@@ -373,6 +373,11 @@ def adapt(net: nn.Module, layout: str) -> nn.Module:
     return net if layout == "ncthw" else LayoutAdapter(net, layout)
 
 
+def unwrapped(net: nn.Module) -> nn.Module:
+    """The model :func:`adapt` wrapped: its weights are the ones a checkpoint holds."""
+    return net.model if isinstance(net, LayoutAdapter) else net
+
+
 def declared_input(net: nn.Module) -> tuple[ClipShape, str] | None:
     """A model's own input contract: the zoo's ``InputSpec``, or (C, T, H, W) [+ input_layout]."""
     spec = getattr(net, "input_spec", None)
@@ -433,9 +438,9 @@ def _check_forward(net: nn.Module, clip: ClipShape, layout: str, label: str) -> 
 def _contract(net: nn.Module, clip: ClipShape | None, layout: str | None, label: str
               ) -> tuple[ClipShape, str]:
     """The flags when given, else what the model declares; one of them is needed."""
-    if clip is not None:
-        return clip, layout or DEFAULT_LAYOUT
     declared = declared_input(net)
+    if clip is not None:  # a declared layout still holds for a clip shape given apart
+        return clip, layout or (declared[1] if declared is not None else DEFAULT_LAYOUT)
     if declared is None:
         raise UserError(f"{label} declares no input_spec: give --input-shape C,T,H,W "
                         "(and --layout unless it takes N,C,T,H,W)")
@@ -470,6 +475,15 @@ def prepare(text: str, arguments: dict[str, Any], clip: ClipShape | None = None,
         return adapt(_call(fn, arguments, label), chosen)
 
     return Subject(build, clip, layout, num_classes, config, text)
+
+
+def declared_input_of(text: str, arguments: dict[str, Any]) -> tuple[ClipShape, str] | None:
+    """What a reference's module declares it takes, read from a build on fake tensors."""
+    fn = load_callable(text)
+    arguments = check_arguments(signature_of(fn, text), arguments)
+    label = external_label({"callable": text, "arguments": arguments})
+    with FakeTensorMode():
+        return declared_input(_call(fn, arguments, label))
 
 
 def fake_copy(module: nn.Module) -> nn.Module:

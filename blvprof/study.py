@@ -165,11 +165,7 @@ def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "s
         raise StudyError(f"{source}: the grid is empty")
     speed = _speed(data["speed"], defaults, source) if "speed" in data else None
     _check_defaults(defaults, [*points, *(speed.points if speed else ())], source)
-    references = [p.model for p in points if external.is_reference(p.model)]
-    if "train" in data and references:
-        raise StudyError(f"{source}: [train]: {references[0]} is a model reference; training "
-                         "one is not supported yet (profile it: drop [train])")
-    return Study(
+    study = Study(
         name=name,
         description=_typed(info, "description", str, source, "study", ""),
         source=source,
@@ -179,6 +175,20 @@ def study_from_dict(data: Mapping[str, Any], source: str, default_name: str = "s
         train=_train(_table(data, "train", source), source) if "train" in data else None,
         resources=_resources(_table(data, "resources", source), source),
     )
+    if study.train is not None:
+        _check_trained_references(study)
+    return study
+
+
+def _check_trained_references(study: Study) -> None:
+    """Each model reference built for each recipe's data on fake tensors: one that would fail
+    before its first step (its output, its layout, its clip) fails here, not in every run."""
+    from blvprof.train.trained_model import check_references
+
+    try:
+        check_references([(p.model, p.overrides) for p in study.points], study.recipes)
+    except ValueError as error:
+        raise StudyError(f"{study.source}: [train]: {error}") from None
 
 
 def check_name(name: str, label: str = "study name") -> str:

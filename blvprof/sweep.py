@@ -217,13 +217,14 @@ def execute(task: Task) -> Outcome:
         train_record = None
         if task.train is not None:
             from blvprof.train import TrainSpec, train_model
+            from blvprof.train.trained_model import profiled_overrides
 
             spec = TrainSpec(**task.train)
             train_record = train_model(task.model, overrides, spec, device=device)
             if train_record.get("stopped"):  # interrupted: not a finished run, retry next time
                 raise RuntimeError(f"training stopped: {train_record['stopped']}")
+            overrides = profiled_overrides(task.model, overrides, train_record)
             train_record.pop("config", None)  # the row's config column holds it
-            overrides.update(image_size=spec.size, num_classes=train_record["num_classes"])
         inputs: dict[str, Any] = {}
         if external.is_reference(task.model):  # the point's input keys are not arguments
             arguments, clip, layout = external.split_point(overrides)

@@ -65,6 +65,13 @@ def tiny_tsn(num_frames: int = 4):
                               num_classes=5, image_size=32, dropout=0.0)
 
 
+def declared_tsn(num_classes: int = 5):
+    """Declares what it takes, as a module of another code base may: 6 frames in the batch."""
+    net = TSN2D(num_frames=6, num_classes=num_classes)
+    net.input_spec, net.input_layout = (3, 6, 16, 16), "frames-in-batch"
+    return net
+
+
 def raises():
     raise RuntimeError("weights are missing")
 

@@ -173,14 +173,6 @@ def test_a_study_mixing_a_zoo_family_and_a_reference_runs_resumes_and_reports(
     assert edited[0] == keys[0] and not set(edited[1:]) & set(keys)
 
 
-def test_training_a_reference_is_refused_in_one_line(nets, tmp_path) -> None:
-    path = tmp_path / "train.toml"
-    path.write_text(f'[[grid]]\nmodel = "{nets}:Net3D"\ninput_shape = "3,4,32,32"\n'
-                    '[train]\ndata = "synthetic:classes=4"\n')
-    with pytest.raises(UserError, match="training one is not supported yet"):
-        load_study(path)
-
-
 @pytest.mark.parametrize(
     ("grid", "message"),
     [

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from blvprof import external
 from blvprof.cli.options import (
     DEFAULT_DB,
     Alpha,
@@ -27,6 +28,7 @@ from blvprof.cli.options import (
     bounded,
     model_overrides,
 )
+from blvprof.cli.profile import reference_arguments
 from blvprof.errors import UserError
 from blvprof.measure.env import environment
 from blvprof.records import (
@@ -41,10 +43,12 @@ from blvprof.records import (
     Training,
     run_row,
 )
+from blvprof.report.summary import external_label
 from blvprof.store import Run, Store, check_store_path, check_writable_folder, now
 from blvprof.train import TrainingDiverged, TrainSpec, train_model
 from blvprof.train.checkpoint import CHECKPOINT_FILE
 from blvprof.train.distributed import launched_processes
+from blvprof.train.trained_model import CLIP_CHANNELS
 
 Data = Annotated[
     str,
@@ -94,6 +98,22 @@ MaxTrainBatches = Annotated[
     typer.Option("--max-train-batches", help="Cap on training steps per epoch.",
                  **bounded("max_train_batches")),
 ]
+TrainInputShape = Annotated[
+    str | None,
+    typer.Option(
+        "--input-shape",
+        help="C,T,H,W of one clip, for a model reference (C = 3, H = W = --size; --frames T "
+        "alone will do).",
+    ),
+]
+TrainLayout = Annotated[
+    str | None,
+    typer.Option(
+        "--layout",
+        help="How a model reference takes the clip: ncthw (default), ntchw, frames-in-batch "
+        "(N·T, C, H, W) or frames-in-channels (N, T·C, H, W).",
+    ),
+]
 MaxValBatches = Annotated[
     int | None,
     typer.Option("--max-val-batches", help="Cap on validation batches per epoch.",
@@ -106,7 +126,14 @@ def register(app: typer.Typer) -> None:
 
 
 def train_command(
-    model: Annotated[str, typer.Argument(help="Registered model name (see `blvprof models`).")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Registered model name (see `blvprof models`), or a reference to a callable "
+            "that returns an nn.Module: path/to/file.py:callable or package.module:callable "
+            "(importing it runs its code)."
+        ),
+    ],
     data: Data = "synthetic",
     epochs: Epochs = TrainSpec.epochs,
     batch: TrainBatch = TrainSpec.batch,
@@ -133,11 +160,18 @@ def train_command(
     max_val_batches: MaxValBatches = None,
     json_out: Json = False,
     db: Db = DEFAULT_DB,
+    input_shape: TrainInputShape = None,
+    layout: TrainLayout = None,
 ) -> None:
     """Train a model briefly (SGD Nesterov, cosine LR) and record accuracy, loss and time."""
-    overrides = model_overrides(
-        model, sets, depth=depth, frames=frames, alpha=alpha, beta=beta, blending=blending
-    )
+    zoo_options = dict(depth=depth, alpha=alpha, beta=beta, blending=blending)
+    if external.is_reference(model):
+        overrides = _reference_point(model, sets, frames, size, input_shape, layout,
+                                     **zoo_options)
+    elif input_shape is not None or layout is not None:
+        raise UserError("--input-shape and --layout are for model references (FILE.py:CALLABLE)")
+    else:
+        overrides = model_overrides(model, sets, frames=frames, **zoo_options)
     spec = TrainSpec(
         data=data,
         epochs=epochs,
@@ -182,12 +216,45 @@ def train_command(
         _print_summary(record, out_dir)
 
 
+def _reference_point(
+    model: str,
+    sets: list[str] | None,
+    frames: int | None,
+    size: int,
+    input_shape: str | None,
+    layout: str | None,
+    **zoo_options: int | None,
+) -> dict[str, Any]:
+    """A reference's arguments and input keys, as a study point holds them; ``--frames`` alone
+    gives its clip (the data's channels, side ``--size``)."""
+    arguments = reference_arguments(model, sets, **zoo_options)
+    clip = external.parse_input_shape(input_shape) if input_shape is not None else None
+    if frames is not None:
+        if clip is not None and clip[1] != frames:
+            raise UserError(f"--frames {frames} conflicts with --input-shape {input_shape}")
+        if arguments.get("num_frames", frames) != frames:
+            raise UserError(f"--frames {frames} conflicts with --set "
+                            f"num_frames={arguments['num_frames']}")
+        clip = clip or (CLIP_CHANNELS, frames, size, size)
+    inputs = {"input_shape": clip, "layout": layout}
+    return {**arguments, **{k: v for k, v in inputs.items() if v is not None}}
+
+
+def _run_name(model: str) -> str:
+    """A folder name for the model: a reference's file stem (or module) and callable."""
+    if not external.is_reference(model):
+        return model
+    reference = external.parse_reference(model)
+    where = Path(reference.target).stem if reference.is_file else reference.target
+    return f"{where}.{reference.attribute}"
+
+
 def _out_dir(out: Path | None, model: str, resume: bool) -> Path:
     """The checkpoint folder; refuses to overwrite a run's checkpoint unless resuming it."""
     if out is None:
         if resume:
             raise UserError("--resume needs --out, the folder of the run to continue")
-        return Path("runs") / f"{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        return Path("runs") / f"{_run_name(model)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the checkpoints")
     if not resume and (out / CHECKPOINT_FILE).exists():
@@ -230,9 +297,9 @@ def _print_summary(record: dict[str, Any], out_dir: Path) -> None:
             f"{entry['val_top5']:.1%}",
             f"{entry['seconds']:.1f}",
         )
-    table.title = (
-        f"{record['model']} on {record['data']} ({record['device']}, {record['precision']})"
-    )
+    name = (external_label(record["config"]) if record["family"] == external.FAMILY
+            else record["model"])
+    table.title = f"{name} on {record['data']} ({record['device']}, {record['precision']})"
     console.print(table)
     line = (
         f"top-1 {record['top1']:.1%} (best {record['best_top1']:.1%}), top-5 {record['top5']:.1%}"

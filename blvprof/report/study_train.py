@@ -237,7 +237,8 @@ def pair_reading(configs: Sequence[Config]) -> list[str]:
     range, and any pair that no configuration learned. Runs that did not learn are left out."""
     learned_configs = [c for c in configs if c.within is not None and not c.not_learned]
     blind = [c for c in learned_configs if c.family in ORDER_BLIND]
-    aware = [c for c in learned_configs if c.family not in ORDER_BLIND]
+    # a model reference's family ("external") says nothing about how it treats time
+    aware = [c for c in learned_configs if c.family not in (*ORDER_BLIND, "external")]
     lines = []
     if blind:
         listing = ", ".join(f"{c.name} {mean_sd(c.within)}" for c in blind)

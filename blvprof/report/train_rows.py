@@ -39,7 +39,8 @@ def train_summary(record: Profile) -> dict[str, Any]:
             **{f"train.{k}": getattr(train, k) for k in TRAIN_FIELDS},
         },
         "gmacs": record.counts.macs / 1e9 if record.counts else None,
-        "num_classes": config.get("num_classes"),
+        # a model reference's config has no num_classes field: the run's data gives it
+        "num_classes": config.get("num_classes") or train.num_classes,
         "top1": train.top1,
         "top5": train.top5,
         "best_top1": train.best_top1,

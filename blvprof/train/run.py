@@ -1,4 +1,4 @@
-"""``train_model``: a short training run of a zoo model, returning its record.
+"""``train_model``: a short training run of a zoo model or a model reference; its record.
 
 The recipe is the paper's (SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine learning rate
 per iteration after an optional linear warm-up) at a size that fits a quick study. Nothing here is
@@ -6,7 +6,6 @@ global: the function can run inside a Ray task or a subprocess, and restores tor
 flags when it returns.
 """
 
-import dataclasses
 import statistics
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, TextColumn
 from torch.utils.data import DistributedSampler
 
-import model as zoo
+from blvprof import external
 from blvprof.errors import UserError
 from blvprof.measure.flops import count_flops, parameter_count
 from blvprof.train.checkpoint import CHECKPOINT_FILE, RunState, restore_progress, save_progress
@@ -29,6 +28,7 @@ from blvprof.train.metrics import CLIPS, IDENTIFIED, pair_accuracy
 from blvprof.train.runtime import deterministic_algorithms, epoch_seed, seed_everything
 from blvprof.train.session import Session, open_session, wrap_for_processes
 from blvprof.train.spec import TrainSpec
+from blvprof.train.trained_model import TrainedModel
 
 
 def train_model(
@@ -42,6 +42,10 @@ def train_model(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train ``model_name`` per ``spec``; the record on rank 0, ``{}`` in other processes.
+
+    ``model_name`` is a registered name or a reference (``FILE.py:CALLABLE``), whose
+    ``overrides`` are its arguments plus, as in a study point, ``input_shape`` and ``layout``
+    (see ``blvprof.train.trained_model`` for how it meets the data).
 
     ``out_dir`` receives ``last.pt`` after every epoch; ``resume`` continues from it (it must
     exist). A NaN or infinite loss raises ``TrainingDiverged``; an interrupt (Ctrl-C) after at
@@ -59,7 +63,8 @@ def train_model(
         )
         state = RunState([], {})
         if resume and checkpoint is not None:
-            state = restore_progress(checkpoint, session.net, model_name, session.trainer, spec)
+            state = restore_progress(checkpoint, session.net, session.model, session.trainer,
+                                     spec)
         resumed_at = len(state.history) if resume else None
         session = wrap_for_processes(session)
         state, stopped = _run_epochs(session, state, checkpoint, progress and processes.main)
@@ -84,7 +89,7 @@ def _run_epochs(
                 save_progress(
                     checkpoint,
                     session.net,
-                    session.model_name,
+                    session.model,
                     session.trainer,
                     session.spec,
                     state,
@@ -140,11 +145,10 @@ def _identity(counts: Any) -> float | None:
     return float(counts[:, IDENTIFIED].sum()) / clips if clips else None
 
 
-def _macs(model_name: str, config: Any) -> dict[str, Any]:
+def _macs(model: TrainedModel) -> dict[str, Any]:
     """MACs per clip at the trained size: FlopCounterMode on fake tensors (no weights, ~0.1 s),
     the same count as an ablation row's ``counter="flop_counter"``."""
-    shape = zoo.InputSpec(config.in_channels, config.num_frames, config.image_size).shape(1)
-    counted = count_flops(lambda: zoo.get_entry(model_name).build(config), shape)
+    counted = count_flops(model.build, (1, *model.clip))
     return {
         "macs": counted.macs,
         "macs_counter": "flop_counter",
@@ -164,12 +168,16 @@ def _progress_bar(show: bool) -> Iterator[Progress]:
 def _record(
     session: Session, state: RunState, stopped: str | None, resumed_at: int | None
 ) -> dict[str, Any]:
-    spec, bundle, history = session.spec, session.bundle, state.history
+    spec, bundle, history, model = session.spec, session.bundle, state.history, session.model
     last = history[-1]
+    step_shape = (spec.batch, *model.clip)  # one step's clips in each process
     return {
-        "model": session.model_name,
-        "family": zoo.get_entry(session.model_name).family,
-        "config": dataclasses.asdict(session.config),
+        "model": model.name,
+        "family": model.family,
+        "config": model.config,
+        "input_shape": list(step_shape),
+        "layout": model.layout,
+        "model_input_shape": list(external.layout_shape(step_shape, model.layout)),
         "data": spec.data,
         "epochs": spec.epochs,
         "batch": spec.batch,
@@ -199,7 +207,7 @@ def _record(
         "pair_identity_mean": last.get("val_pair_identity"),
         "benchmark": bundle.benchmark,
         "params": parameter_count(session.net),
-        **_macs(session.model_name, session.config),
+        **_macs(model),
         "flip": bundle.flip_allowed,  # random left-right flips of training clips
         "train_clips": len(bundle.train),
         "val_clips": len(bundle.val),

@@ -12,7 +12,6 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-import model as zoo
 from blvprof.data import DataBundle, build_datasets, parse_data_spec
 from blvprof.errors import UserError
 from blvprof.train.distributed import Processes
@@ -21,15 +20,15 @@ from blvprof.train.metrics import PairTable
 from blvprof.train.runtime import seed_everything, seed_worker
 from blvprof.train.schedule import make_optimizer, make_scheduler
 from blvprof.train.spec import TrainSpec, resolve_precision
+from blvprof.train.trained_model import TrainedModel, clip_frames, trained_model
 
 
 @dataclass(frozen=True)
 class Session:
-    model_name: str
+    model: TrainedModel  # what is trained: its name, family, config, clip and layout
     spec: TrainSpec
     bundle: DataBundle
-    config: Any  # the model's resolved config dataclass
-    net: nn.Module  # the unwrapped network: checkpoints and evaluation use it
+    net: nn.Module  # the unwrapped network (takes clips): checkpoints and evaluation use it
     trainer: Trainer  # its model is DDP-wrapped in a distributed run
     train_loader: DataLoader[Any]
     val_loader: DataLoader[Any]
@@ -48,18 +47,17 @@ def open_session(
 ) -> Session:
     """Build the run; the model is not yet DDP-wrapped (restore a checkpoint first)."""
     with _bad_input():
-        num_frames = zoo.resolve_config(model_name, **overrides).num_frames
         bundle = build_datasets(
             parse_data_spec(spec.data),
-            num_frames,
+            clip_frames(model_name, overrides),
             spec.size,
             seed=spec.seed,
             dense=spec.dense,
             skip_bad=spec.skip_bad,
         )
-        trained = trained_overrides(overrides, spec, bundle)
+        trained = trained_model(model_name, overrides, spec.size, bundle.num_classes)
         seed_everything(spec.seed)  # the same initial weights in every process and every rerun
-        net = zoo.create_model(model_name, **trained).to(device)
+        net = trained.build().to(device)
     generator = torch.Generator()
     train_loader, val_loader = _loaders(bundle, spec, processes, generator, device)
     steps = _steps_per_epoch(train_loader, spec, processes, len(bundle.train))
@@ -77,10 +75,9 @@ def open_session(
     )
     pairs = PairTable.build(bundle.reversed_pairs, bundle.num_classes)
     return Session(
-        model_name=model_name,
+        model=trained,
         spec=spec,
         bundle=bundle,
-        config=zoo.resolve_config(model_name, **trained),
         net=net,
         trainer=trainer,
         train_loader=train_loader,
@@ -101,18 +98,6 @@ def _bad_input() -> Iterator[None]:
         raise
     except ValueError as error:  # DataError, and the zoo's config and name errors
         raise UserError(str(error)) from error
-
-
-def trained_overrides(
-    overrides: dict[str, Any], spec: TrainSpec, bundle: DataBundle
-) -> dict[str, Any]:
-    """The model overrides plus what the run fixes: classes from the data, image size from spec."""
-    fixed = {"num_classes": bundle.num_classes, "image_size": spec.size}
-    for key, value in fixed.items():
-        if key in overrides and overrides[key] != value:
-            source = "the data" if key == "num_classes" else "size"
-            raise UserError(f"{key}={overrides[key]} conflicts with {source}, which gives {value}")
-    return {**overrides, **fixed}
 
 
 def wrap_for_processes(session: Session) -> Session:

@@ -1,4 +1,4 @@
-"""`blvprof profile` and `compare` on model references; each bad reference: one line, exit 2."""
+"""`blvprof profile`, `compare` and `train` on model references; each bad one: one line, exit 2."""
 
 import json
 from pathlib import Path
@@ -110,3 +110,71 @@ def test_compare_refuses_a_set_no_model_takes(nets, tmp_path, capsys, monkeypatc
     result = run(["compare", "tsn", f"{nets}:Net3D", "--input-shape", "3,2,32,32", "--set",
                   "colour=red", "--db", str(tmp_path / "r.db")], capsys, monkeypatch)
     assert result.code == 2 and "no model compared has 'colour'" in result.err
+
+
+TRAIN = ["--data", "synthetic:classes=4,samples=40", "--size", "32", "--max-train-batches", "2",
+         "--seed", "0", "--device", "cpu"]
+
+
+def test_train_a_reference_records_it_and_resumes(nets, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default checkpoint folder is runs/NAME-TIME here
+    db = tmp_path / "r.db"
+    model = [f"{nets}:TSN2D", "--layout", "frames-in-batch", "--frames", "4", "--set", "width=4"]
+    result = run(["train", *model, *TRAIN, "--epochs", "1", "--json", "--db", str(db)], capsys,
+                 monkeypatch)
+    assert result.code == 0, result.err
+    record = json.loads(result.out)
+    assert record["config"]["arguments"] == {"width": 4, "num_classes": 4, "num_frames": 4}
+    assert record["config"]["clip"] == [3, 4, 32, 32] and record["layout"] == "frames-in-batch"
+    assert record["macs"] == 32 * 32 * 4 * 4 * 3 * 9 + 4 * 4
+    with Store(db) as store:
+        (row,) = store.runs(study="train")
+    assert (row["model"], row["family"]) == (f"{nets}:TSN2D", "external")
+    assert row["config"] == record["config"] and row["result"]["macs"] == record["macs"]
+    assert row["result"]["train"]["pair_identity_mean"] == record["pair_identity_mean"]
+    out = tmp_path / "runs" / row["key"]
+    assert row["key"].startswith("nets.TSN2D-") and (out / "last.pt").is_file()
+    resumed = run(["train", *model, *TRAIN, "--epochs", "2", "--resume", "--out", str(out),
+                   "--db", str(db)], capsys, monkeypatch)
+    assert resumed.code == 0, resumed.err
+    title = f"{nets}:TSN2D(width=4, num_classes=4, num_frames=4) on synthetic"
+    assert title.replace(" ", "") in "".join(resumed.out.split())  # however the console wraps
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{nets}:per_frame_logits", "--frames", "4", "--layout", "frames-in-batch"],
+         "returned (8, 4) for an input of shape (8, 3, 32, 32) (2 clips, layout "
+         "frames-in-batch); blvprof needs (clips, classes) logits"),
+        (["{nets}:net3d", "--frames", "4"],
+         "{nets}:net3d() returns 5 classes but the data has 4"),
+        (["{nets}:Net3D", "--frames", "4", "--layout", "frames-in-batch"],
+         "rejected an input of shape (8, 3, 32, 32) (layout frames-in-batch"),
+        (["{nets}:Net3D", "--frames", "4", "--set", "num_classes=3"],
+         "num_classes=3 conflicts with the data, which gives 4"),
+        (["{nets}:Net3D"], "{nets}:Net3D has no num_frames argument and declares no input_spec"),
+        (["{nets}:Net3D", "--input-shape", "3,4,64,64"],
+         "input shape 3,4,64,64 conflicts with the run's clips 3,4,32,32"),
+        (["{nets}:Net3D", "--frames", "4", "--input-shape", "3,2,32,32"],
+         "--frames 4 conflicts with --input-shape 3,2,32,32"),
+        (["{nets}:TSN2D", "--frames", "4", "--set", "num_frames=2"],
+         "--frames 4 conflicts with --set num_frames=2"),
+        (["{nets}:Net3D", "--frames", "4", "--layout", "nhwc"], "layout 'nhwc' is not one of"),
+        (["{nets}:Net3D", "--frames", "4", "--depth", "26"],
+         "--depth is an option of registered models"),
+        (["{nets}:Nope", "--frames", "4"], "has no attribute 'Nope'"),
+        (["tsn", "--layout", "ntchw"], "--input-shape and --layout are for model references"),
+    ],
+)
+def test_training_a_bad_reference_is_one_line_exit_2_and_writes_nothing(
+        args, message, nets, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    filled = [a.format(nets=nets) for a in args]
+    result = run(["train", *filled, *TRAIN, "--epochs", "1", "--db", str(tmp_path / "r.db"),
+                  "--out", str(tmp_path / "o")], capsys, monkeypatch)
+    assert result.code == 2, result.err
+    lines = result.err.strip().splitlines()
+    assert result.out == "" and len(lines) == 1, result.err
+    assert message.format(nets=nets) in lines[0]
+    assert not {"r.db", "o", "runs"} & {path.name for path in tmp_path.iterdir()}  # nothing written
