@@ -1,3 +1,5 @@
+"""``python -m blvprof``: the command line (blvprof.cli)."""
+
 from blvprof.cli import main
 
 main()

@@ -48,10 +48,12 @@ class Layers:
 @dataclass(frozen=True)
 class Profile:'''
 TRAIN_FIELD = "    train: Training | None = field(default=None, metadata={RECORD: Training})\n"
+LAYERS_FIELD = "    layers: Layers | None = field(default=None, metadata={RECORD: Layers})\n"
 # 3. One renderer: its column
 LAST_COLUMN = '''           lambda p: p.speed and p.speed.train_clips_per_s, True),
 '''
-COLUMN = '''    Column("leaf_modules", "leaf modules", "{}", lambda p: p.layers and p.layers.leaf_modules),
+COLUMN = '''    Column("leaf_modules", "leaf modules", "{}",
+           lambda p: p.layers and p.layers.leaf_modules),
 '''
 EDITS = {
     "blvprof/profile.py": [
@@ -61,8 +63,7 @@ EDITS = {
     "blvprof/records.py": [
         ('    SPEED = "speed"  # Speed\n', '    SPEED = "speed"  # Speed\n    LAYERS = "layers"\n'),
         ("@dataclass(frozen=True)\nclass Profile:", RECORD),
-        (TRAIN_FIELD,
-         TRAIN_FIELD + "    layers: Layers | None = field(default=None, metadata={RECORD: Layers})\n"),
+        (TRAIN_FIELD, TRAIN_FIELD + LAYERS_FIELD),
     ],
     "blvprof/report/summary.py": [(LAST_COLUMN, LAST_COLUMN + COLUMN)],
 }

@@ -83,10 +83,10 @@ def learned_threshold(pairs: int) -> float:
 def learned(run: dict[str, Any]) -> bool:
     """A run learned when it names the clip's pair well above chance (or, without pairs, when
     its top-1 is well above chance)."""
-    identity, classes = run.get("pair_identity"), run.get("num_classes")
+    identity, classes = run["pair_identity"], run["num_classes"]
     if identity is not None and classes:
         return bool(identity >= learned_threshold(classes // 2))
-    top1 = run.get("top1")
+    top1 = run["top1"]
     return top1 is None or not classes or top1 >= LEARNED_NOTHING / classes
 
 

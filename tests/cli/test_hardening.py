@@ -9,8 +9,8 @@ import pytest
 from blvprof.cli import report as report_cli
 from blvprof.cli import study as study_cli
 from blvprof.errors import describe_out_of_memory, is_out_of_memory
-from blvprof.store import Store
 from blvprof.records import Failure, Profile, Request, Status, Times
+from blvprof.store import Store
 from blvprof.sweep import Outcome, Task, _failure
 from tests.cli.run import Result, run
 

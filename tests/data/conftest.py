@@ -1,3 +1,5 @@
+"""Shared set-up of the data tests: clip_files.py (the dataset writers) importable."""
+
 import sys
 from pathlib import Path
 

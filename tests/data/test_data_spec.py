@@ -1,3 +1,5 @@
+"""Data specs (synthetic[:...], frames:ROOT, videos:ROOT): their forms, and one-line errors."""
+
 from pathlib import Path
 
 import pytest

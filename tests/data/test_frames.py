@@ -1,3 +1,5 @@
+"""Frame-folder datasets: list files, segment and dense sampling, flips, bad lines named."""
+
 from pathlib import Path
 
 import numpy as np

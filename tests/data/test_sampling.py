@@ -1,3 +1,5 @@
+"""Which frames a clip takes: segment centres for evaluation, one per segment for training."""
+
 import numpy as np
 
 from blvprof.data.sampling import FrameSampling, dense_indices, sample_indices, segment_indices

@@ -1,3 +1,5 @@
+"""The synthetic benchmark: shapes, determinism, balance, and its time-reversed class pairs."""
+
 from collections import Counter
 
 import numpy as np

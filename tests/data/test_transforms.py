@@ -1,3 +1,5 @@
+"""Clip transforms: multi-scale crops alike for every frame, flips when allowed, normalizing."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,3 +1,5 @@
+"""Video datasets: decoding chosen frames, CSV and Something-Something JSON lists, errors."""
+
 import json
 import re
 import sys

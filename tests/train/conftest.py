@@ -1,3 +1,5 @@
+"""Shared set-up of the training tests: one torch thread per test."""
+
 from collections.abc import Iterator
 
 import pytest
