@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from blvprof.cli import export, models, profile, report, study, train
+from blvprof.cli import compare, export, models, profile, report, study, train
 from blvprof.errors import describe_out_of_memory, is_out_of_memory
 
 app = typer.Typer(
@@ -28,7 +28,7 @@ def _root(
     _state["debug"] = debug
 
 
-for module in (models, profile, train, study, report, export):
+for module in (models, profile, compare, train, study, report, export):
     module.register(app)
 
 
