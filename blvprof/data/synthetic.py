@@ -6,7 +6,7 @@ recede, rotate clockwise/counter-clockwise, appear/disappear). A clip of a pair'
 clip generated exactly like one of its first class, played backwards, so both classes have the same
 distribution of frames: a model that ignores frame order is at chance within each pair.
 
-Three versions (``version`` in the data spec, recorded in every run as ``benchmark``):
+Two versions (``version`` in the data spec, recorded in every run as ``benchmark``):
 
 - **2 (the default): a known order-blind ceiling.** The target has its pair's colour, a tag of that
   colour sits in a corner of every frame, and distractors and background are unsaturated, so every
@@ -14,11 +14,6 @@ Three versions (``version`` in the data spec, recorded in every run as ``benchma
   100 %, top-1 50 % (pair named, order guessed), within-pair accuracy 50 %. An appearing target is
   visible in at least a third of the frames, and a rotating one is larger, turns 30–50° per frame
   and carries an off-centre mark, so every pair can be learned from frame order.
-- **3: version 2 with a slower turn.** A square, pentagon, hexagon or cross looks the same after
-  90°, 72°, 60° or 90°, so in version 2 a turn of 30–50° per frame often shows the body turning the
-  other way (a hexagon turned 50° clockwise is one turned 10° counter-clockwise) and only the mark
-  tells the direction. Version 3 turns 12–24° per frame, under half of every shape's symmetry
-  angle, so the body and the mark agree. Otherwise the same as version 2.
 - **1: the harder first version.** One target of a random colour at a random place: a single frame
   says almost nothing about which pair a clip belongs to, so models that see one frame at a time
   (TSN) or one frame pair (bLVNet without TAM) have no foothold, and temporal models depend on the
@@ -57,7 +52,7 @@ PAIR_NAMES = (
 )
 SPLIT_STREAMS = {"train": 0, "val": 1}  # disjoint random streams per split
 DISTRACTORS = 2
-VERSIONS = (1, 2, 3)
+VERSIONS = (1, 2)
 LATEST_VERSION = 2
 # Version 2's pair colours (RGB): far apart in hue, all saturated; nothing else in a clip is.
 PAIR_COLOURS = (
@@ -69,10 +64,7 @@ PAIR_COLOURS = (
 )
 COLOUR_JITTER = 0.04  # per channel, so the cue is a colour range, not one exact value
 TAG_FRACTION = 0.125  # the corner tag's side, as a fraction of the frame's
-# Turn per frame of the rotating target, by version: under 180°, so the mark's direction is
-# unambiguous; from version 3 also under half of the smallest symmetry angle of the target shapes
-# (the hexagon's 60°), so the body's apparent turn has the same direction.
-TURN_PER_FRAME = {2: (np.pi / 6, 5 * np.pi / 18), 3: (np.pi / 15, 2 * np.pi / 15)}  # 30–50°, 12–24°
+TURN_PER_FRAME = (np.pi / 6, 5 * np.pi / 18)  # 30–50°: under 180°, so the direction is unambiguous
 
 Split = Literal["train", "val"]
 
@@ -145,7 +137,7 @@ def target_track(
         radius = start * np.linspace(1.0, rng.uniform(2.0, 3.0), num_frames)
     elif pair == 3 and version >= 2:  # rotate clockwise, larger, by a fixed turn per frame
         radius = _still(size * rng.uniform(0.18, 0.24), num_frames)
-        angle = angle[0] + rng.uniform(*TURN_PER_FRAME[version]) * np.arange(num_frames)
+        angle = angle[0] + rng.uniform(*TURN_PER_FRAME) * np.arange(num_frames)
     elif pair == 3:  # rotate clockwise by a quarter to five eighths of a turn
         angle = angle[0] + np.linspace(0.0, rng.uniform(0.5, 1.25) * np.pi, num_frames)
     elif version >= 2:
