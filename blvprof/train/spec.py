@@ -22,10 +22,9 @@ class TrainSpec:
     epochs: int = 3
     # The default recipe is the studies' (studies/*.toml, reports/ablation-*.md: every zoo family,
     # three seeds each, on the synthetic benchmark). The paper's lr 0.01 at batch 64 starts from
-    # ImageNet weights; these runs start from scratch. Batch 8 rather than 16: with 16, a model
-    # that has named a clip's pair can sit at 50 % within it for the rest of a short run (TSM-R26
-    # seed 0: three of five pairs, 8 epochs); the twice as many, noisier steps of batch 8 leave
-    # that point (docs/recipe.md).
+    # ImageNet weights; these runs start from scratch. Batch 8 is the temporal-modules study's;
+    # against 16 it changed which runs leave a pair at 50 % within it, not how many
+    # (docs/recipe.md).
     batch: int = 8  # clips per step in each process (the global batch is batch × world size)
     lr: float = 0.05  # peak learning rate
     weight_decay: float = 5e-4  # on conv, linear and TAM weights; not on BN parameters or biases
