@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 import torch
 
-import blvprof.train.loop as loop
-import blvprof.train.run as run
 from blvprof import external
 from blvprof.errors import UserError
 from blvprof.report.study_report import render_study
@@ -20,6 +18,7 @@ from blvprof.train import TrainSpec, train_model
 from blvprof.train.checkpoint import CHECKPOINT_FILE
 from blvprof.train.trained_model import clip_frames, trained_model
 from tests.external_nets import write_nets
+from tests.train.common import losses, straight_stopped_resumed
 
 DATA = "synthetic:classes=4,samples=40"
 TSN2D = {"input_shape": (3, 4, 32, 32), "layout": "frames-in-batch"}
@@ -42,10 +41,6 @@ def one_thread() -> Any:
 def _spec(**changes: Any) -> TrainSpec:
     return TrainSpec(**{"data": DATA, "epochs": 1, "batch": 8, "size": 32,
                         "max_train_batches": 2, **changes})
-
-
-def _losses(record: dict[str, Any]) -> list[tuple[float, float]]:
-    return [(entry["train_loss"], entry["val_loss"]) for entry in record["history"]]
 
 
 def test_a_reference_trains_as_a_zoo_model_does(nets, tmp_path) -> None:
@@ -73,23 +68,11 @@ def test_a_reference_trains_as_a_zoo_model_does(nets, tmp_path) -> None:
 
 def test_an_interrupted_reference_run_resumes_where_it_stopped(nets, tmp_path,
                                                                monkeypatch) -> None:
-    spec = _spec(epochs=2)
-    straight = train_model(f"{nets}:TSN2D", TSN2D, spec, device="cpu")
-    evaluations = []
-
-    def interrupt_second_epoch(*args: Any) -> loop.Evaluation:
-        evaluations.append(1)
-        if len(evaluations) == 2:
-            raise KeyboardInterrupt
-        return loop.evaluate(*args)
-
-    monkeypatch.setattr(run, "evaluate", interrupt_second_epoch)
-    stopped = train_model(f"{nets}:TSN2D", TSN2D, spec, device="cpu", out_dir=tmp_path)
+    straight, stopped, resumed = straight_stopped_resumed(
+        f"{nets}:TSN2D", TSN2D, _spec(epochs=2), tmp_path, monkeypatch
+    )
     assert len(stopped["history"]) == 1
-    monkeypatch.undo()
-    resumed = train_model(f"{nets}:TSN2D", TSN2D, spec, device="cpu", out_dir=tmp_path,
-                          resume=True)
-    assert resumed["resumed_from_epoch"] == 1 and _losses(resumed) == _losses(straight)
+    assert resumed["resumed_from_epoch"] == 1 and losses(resumed) == losses(straight)
 
 
 def test_a_checkpoint_of_an_edited_model_file_is_not_resumed(nets, tmp_path) -> None:

@@ -9,21 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-import blvprof.train.loop as loop
-import blvprof.train.run as run
 import model as zoo
 from blvprof.errors import UserError
 from blvprof.measure.flops import count_macs
 from blvprof.train import TrainingDiverged, train_model
 from blvprof.train.checkpoint import CHECKPOINT_FILE
 from model.checkpoints import read_state_dict
-from tests.train.common import quick_spec, tiny
+from tests.train.common import losses, quick_spec, straight_stopped_resumed, tiny
 
 HISTORY_KEYS = {"epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "seconds"}
-
-
-def _losses(record: dict[str, Any]) -> list[tuple[float, float]]:
-    return [(entry["train_loss"], entry["val_loss"]) for entry in record["history"]]
 
 
 def test_a_short_run_returns_a_complete_record(tmp_path: Path) -> None:
@@ -56,7 +50,7 @@ def test_seeded_deterministic_runs_repeat_exactly() -> None:
     spec = quick_spec(epochs=2, deterministic=True, seed=3)
     first = train_model("tam_resnet", tiny("tam_resnet"), spec, device="cpu")
     second = train_model("tam_resnet", tiny("tam_resnet"), spec, device="cpu")
-    assert _losses(first) == _losses(second)
+    assert losses(first) == losses(second)
     assert not torch.are_deterministic_algorithms_enabled()  # the flag is restored
 
 
@@ -65,31 +59,20 @@ def test_loader_workers_do_not_change_a_seeded_run() -> None:
     spec = quick_spec(epochs=2)
     in_process = train_model("tsn", overrides, spec, device="cpu")
     with_workers = train_model("tsn", overrides, replace(spec, workers=2), device="cpu")
-    assert _losses(in_process) == _losses(with_workers)
+    assert losses(in_process) == losses(with_workers)
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = quick_spec(epochs=2)
-    straight = train_model("tsm", tiny("tsm"), spec, device="cpu")
-    evaluations = []
-
-    def interrupt_second_epoch(*args: Any) -> loop.Evaluation:
-        evaluations.append(1)
-        if len(evaluations) == 2:
-            raise KeyboardInterrupt
-        return loop.evaluate(*args)
-
-    monkeypatch.setattr(run, "evaluate", interrupt_second_epoch)
-    stopped = train_model("tsm", tiny("tsm"), spec, device="cpu", out_dir=tmp_path)
+    straight, stopped, resumed = straight_stopped_resumed(
+        "tsm", tiny("tsm"), quick_spec(epochs=2), tmp_path, monkeypatch
+    )
     assert stopped["stopped"] == "interrupted during epoch 2"
     assert len(stopped["history"]) == 1
-    monkeypatch.undo()
-    resumed = train_model("tsm", tiny("tsm"), spec, device="cpu", out_dir=tmp_path, resume=True)
     assert resumed["resumed_from_epoch"] == 1
     assert [e["epoch"] for e in resumed["history"]] == [1, 2]
-    assert _losses(resumed) == _losses(straight)
+    assert losses(resumed) == losses(straight)
 
 
 def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path: Path) -> None:
