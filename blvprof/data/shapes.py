@@ -59,19 +59,22 @@ def grey_sprite(rng: np.random.Generator) -> Sprite:
     return coloured_sprite(rng, (level, level, level))
 
 
-# A white dot at 0.55 radii along the object's own vertical axis: its orbit shows rotation even on
-# shapes whose outline repeats after a fraction of a turn.
+# A white dot along the object's own vertical axis: its orbit shows rotation even on shapes whose
+# outline repeats after a fraction of a turn.
 MARK = Sprite("disc", (1.0, 1.0, 1.0), (1.0, 1.0, 1.0), split=2.0)
 MARK_OFFSET, MARK_RADIUS = 0.55, 0.25  # in the object's radii
 
 
-def mark_track(track: Track) -> Track:
-    """Where ``MARK`` sits on an object following ``track`` (clockwise angles, rows down)."""
-    offset = MARK_OFFSET * track.radius
+def mark_track(track: Track, offset: float = MARK_OFFSET, radius: float = MARK_RADIUS) -> Track:
+    """Where ``MARK`` sits on an object following ``track`` (clockwise angles, rows down).
+
+    ``offset`` (centre to dot) and ``radius`` (the dot's) are in the object's radii.
+    """
+    reach = offset * track.radius
     return Track(
-        x=track.x + offset * np.sin(track.angle),
-        y=track.y - offset * np.cos(track.angle),
-        radius=MARK_RADIUS * track.radius,
+        x=track.x + reach * np.sin(track.angle),
+        y=track.y - reach * np.cos(track.angle),
+        radius=radius * track.radius,
         angle=track.angle,
         opacity=track.opacity,
     )

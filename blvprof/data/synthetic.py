@@ -6,14 +6,19 @@ recede, rotate clockwise/counter-clockwise, appear/disappear). A clip of a pair'
 clip generated exactly like one of its first class, played backwards, so both classes have the same
 distribution of frames: a model that ignores frame order is at chance within each pair.
 
-Two versions (``version`` in the data spec, recorded in every run as ``benchmark``):
+Three versions (``version`` in the data spec, recorded in every run as ``benchmark``):
 
-- **2 (the default): a known order-blind ceiling.** The target has its pair's colour, a tag of that
-  colour sits in a corner of every frame, and distractors and background are unsaturated, so every
-  frame names its pair and an order-blind model's expected score is known exactly: pair identity
-  100 %, top-1 50 % (pair named, order guessed), within-pair accuracy 50 %. An appearing target is
-  visible in at least a third of the frames, and a rotating one is larger, turns 30–50° per frame
-  and carries an off-centre mark, so every pair can be learned from frame order.
+- **3 (the default): a known order-blind ceiling, every pair learnable.** The target has its pair's
+  colour, a tag of that colour sits in a corner of every frame, and distractors and background are
+  unsaturated, so every frame names its pair and an order-blind model's expected score is known
+  exactly: pair identity 100 %, top-1 50 % (pair named, order guessed), within-pair accuracy 50 %.
+  An appearing target is visible in at least a third of the frames. A rotating target is a large
+  two-tone disc turning 30–50° per frame with a large off-centre mark: its outline says nothing, so
+  no shape's symmetry can make the turn look reversed, and the split and the mark show the turn.
+- **2: as 3, but the rotating target is a random shape** (square, pentagon, hexagon and cross
+  repeat after 90°, 72°, 60° and 90°, so at 30–50° per frame the outline of some seems to turn the
+  other way) with a smaller mark. Short runs often leave its rotation pair at 50 % within the pair
+  (docs/recipe.md).
 - **1: the harder first version.** One target of a random colour at a random place: a single frame
   says almost nothing about which pair a clip belongs to, so models that see one frame at a time
   (TSN) or one frame pair (bLVNet without TAM) have no foothold, and temporal models depend on the
@@ -22,7 +27,7 @@ Two versions (``version`` in the data spec, recorded in every run as ``benchmark
 Clips are generated on the fly from (seed, split, index); nothing is stored.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -31,6 +36,8 @@ import torch
 from blvprof.data.clips import ClipSet
 from blvprof.data.shapes import (
     MARK,
+    MARK_OFFSET,
+    MARK_RADIUS,
     Track,
     background,
     coloured_sprite,
@@ -52,9 +59,9 @@ PAIR_NAMES = (
 )
 SPLIT_STREAMS = {"train": 0, "val": 1}  # disjoint random streams per split
 DISTRACTORS = 2
-VERSIONS = (1, 2)
-LATEST_VERSION = 2
-# Version 2's pair colours (RGB): far apart in hue, all saturated; nothing else in a clip is.
+VERSIONS = (1, 2, 3)
+LATEST_VERSION = 3
+# Versions 2 and 3's pair colours (RGB): far apart in hue, all saturated; nothing else in a clip is.
 PAIR_COLOURS = (
     (0.95, 0.12, 0.10),  # red: move left / right
     (0.10, 0.85, 0.15),  # green: move up / down
@@ -65,6 +72,10 @@ PAIR_COLOURS = (
 COLOUR_JITTER = 0.04  # per channel, so the cue is a colour range, not one exact value
 TAG_FRACTION = 0.125  # the corner tag's side, as a fraction of the frame's
 TURN_PER_FRAME = (np.pi / 6, 5 * np.pi / 18)  # 30–50°: under 180°, so the direction is unambiguous
+# A rotating target's radius, as a fraction of the frame's side, by version (others: 0.1–0.16).
+ROTATING_RADIUS = {2: (0.18, 0.24), 3: (0.22, 0.28)}
+# The mark's offset from the centre and its radius, in the target's radii, by version.
+MARK_GEOMETRY = {2: (MARK_OFFSET, MARK_RADIUS), 3: (0.6, 0.32)}
 
 Split = Literal["train", "val"]
 
@@ -136,7 +147,7 @@ def target_track(
         start = size * rng.uniform(0.06, 0.09)
         radius = start * np.linspace(1.0, rng.uniform(2.0, 3.0), num_frames)
     elif pair == 3 and version >= 2:  # rotate clockwise, larger, by a fixed turn per frame
-        radius = _still(size * rng.uniform(0.18, 0.24), num_frames)
+        radius = _still(size * rng.uniform(*ROTATING_RADIUS[version]), num_frames)
         angle = angle[0] + rng.uniform(*TURN_PER_FRAME) * np.arange(num_frames)
     elif pair == 3:  # rotate clockwise by a quarter to five eighths of a turn
         angle = angle[0] + np.linspace(0.0, rng.uniform(0.5, 1.25) * np.pi, num_frames)
@@ -189,8 +200,11 @@ def render_pair(
         paint(clip, grey_sprite(rng), distractor_track(rng, num_frames, size))
     colour = pair_colour(pair, rng)
     track = target_track(pair, rng, num_frames, size, version)
-    paint(clip, coloured_sprite(rng, colour), track)
-    paint(clip, MARK, mark_track(track))
+    sprite = coloured_sprite(rng, colour)
+    if pair == 3 and version >= 3:  # a disc: only the split and the mark show the turn
+        sprite = replace(sprite, shape="disc")
+    paint(clip, sprite, track)
+    paint(clip, MARK, mark_track(track, *MARK_GEOMETRY[version]))
     paint_tag(clip, colour, max(2, round(size * TAG_FRACTION)))
     return clip
 

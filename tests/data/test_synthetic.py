@@ -179,11 +179,12 @@ def test_the_checks_see_frame_order(profiles: dict[int, np.ndarray]) -> None:
     assert ks_statistic(left, right) > ks_critical(len(left), len(right))
 
 
-def test_version_2_is_the_default_and_is_recorded() -> None:
-    assert build().benchmark == "synthetic-v2"
+def test_version_3_is_the_default_and_is_recorded() -> None:
+    assert build().benchmark == "synthetic-v3"
+    assert build("version=2").benchmark == "synthetic-v2"
     assert build("version=1").benchmark == "synthetic-v1"
-    with pytest.raises(DataError, match="version=3"):
-        build("version=3")
+    with pytest.raises(DataError, match="version=4"):
+        build("version=4")
 
 
 def pixels_of(clip: np.ndarray, colour: tuple[float, float, float]) -> np.ndarray:

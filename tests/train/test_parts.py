@@ -50,8 +50,8 @@ def test_bad_spec_values_name_the_field(field: str, value: object) -> None:
 def test_spec_defaults_are_the_studies_recipe_and_pickle() -> None:
     spec = TrainSpec()
     # the paper's optimiser and weight decay, at the studies' batch, peak lr and warm-up
-    assert (spec.batch, spec.lr, spec.weight_decay, spec.warmup_epochs) == (8, 0.05, 5e-4, 1.0)
-    assert spec.data == "synthetic:version=2"
+    assert (spec.batch, spec.lr, spec.weight_decay, spec.warmup_epochs) == (8, 0.02, 5e-4, 1.0)
+    assert spec.data == "synthetic:version=3"
     assert pickle.loads(pickle.dumps(spec)) == spec  # it travels to Ray tasks and subprocesses
     assert TrainSpec(lr=1).lr == 1  # an int where a float is declared is fine
 
