@@ -222,3 +222,52 @@ def test_a_rotating_target_turns_30_to_50_degrees_per_frame() -> None:
         track = target_track(3, np.random.default_rng(seed), NUM_FRAMES, SIZE, version=2)
         steps = np.degrees(np.diff(track.angle))
         assert np.allclose(steps, steps[0]) and 30 <= steps[0] <= 50
+
+
+def painted_objects(pair: int, version: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> list:
+    """(sprite, track) of every object ``render_pair`` paints, in order: distractors, target, mark."""
+    import blvprof.data.shapes as shapes
+    import blvprof.data.synthetic as synthetic
+
+    painted: list = []
+    real_paint = shapes.paint
+
+    def recording_paint(clip, sprite, track) -> None:
+        painted.append((sprite, track))
+        real_paint(clip, sprite, track)
+
+    monkeypatch.setattr(synthetic, "paint", recording_paint)
+    render_pair(pair, np.random.default_rng(seed), NUM_FRAMES, SIZE, version)
+    return painted
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_rotating_target_is_a_disc_from_version_3(
+    version: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v3's rotating target is a disc of 0.22-0.28 frames' radius with a mark at 0.6 radii,
+    0.32 radii across; v2's is a random shape of 0.18-0.24 with a mark at 0.55, 0.25 across."""
+    shapes = set()
+    low, high = (0.22, 0.28) if version == 3 else (0.18, 0.24)
+    offset, across = (0.6, 0.32) if version == 3 else (0.55, 0.25)
+    for seed in range(40):
+        *_, (target, track), (_, mark) = painted_objects(3, version, seed, monkeypatch)
+        shapes.add(target.shape)
+        assert low * SIZE <= track.radius[0] <= high * SIZE
+        reach = np.hypot(mark.x - track.x, mark.y - track.y)
+        assert np.allclose(reach, offset * track.radius)
+        assert np.allclose(mark.radius, across * track.radius)
+    assert shapes == {"disc"} if version == 3 else len(shapes) > 3
+
+
+def test_version_3_draws_the_other_pairs_targets_as_version_2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the rotating target and the mark changed: the same random shapes and poses."""
+    for pair in (0, 1, 2, 4):
+        for seed in range(5):
+            v2 = painted_objects(pair, 2, seed, monkeypatch)
+            v3 = painted_objects(pair, 3, seed, monkeypatch)
+            assert [s for s, _ in v2] == [s for s, _ in v3]
+            assert np.array_equal(v2[-2][1].x, v3[-2][1].x)
+            assert np.array_equal(v2[-2][1].radius, v3[-2][1].radius)
