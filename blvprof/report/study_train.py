@@ -36,8 +36,8 @@ PAIR_EXPECTATION = (
     "Within a time-reversed pair (e.g. moving left vs moving right) the frames are the same and "
     "only their order differs, so an order-blind model such as TSN sits at ~50 % there; a model "
     "that uses temporal order should be well above it. Pair identity is how often the predicted "
-    "class is one of the clip's pair: on version 2 of the synthetic benchmark every frame names "
-    "its pair, so an order-blind model that learned scores ~100 % there and ~50 % top-1."
+    "class is one of the clip's pair: from version 2 of the synthetic benchmark on, every frame "
+    "names its pair, so an order-blind model that learned scores ~100 % there and ~50 % top-1."
 )
 # The most pairs shown as columns of the per-pair table.
 MAX_PAIR_COLUMNS = 8

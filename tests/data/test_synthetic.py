@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+import blvprof.data.shapes as shapes
+import blvprof.data.synthetic as synthetic
 from blvprof.data import DataBundle, DataError, build_datasets, parse_data_spec
 from blvprof.data.synthetic import (
     PAIR_COLOURS,
@@ -69,7 +71,8 @@ def test_labels_are_balanced() -> None:
 def test_the_validation_split_can_be_sized_apart_from_training() -> None:
     bundle = build("samples=40,val=30")
     assert (len(bundle.train), len(bundle.val)) == (40, 30)
-    assert torch.equal(bundle.val[7][0], build("samples=400").val[7][0])  # the same clips, more of them
+    # The same clips, more of them.
+    assert torch.equal(bundle.val[7][0], build("samples=400").val[7][0])
 
 
 @pytest.mark.parametrize(
@@ -225,10 +228,7 @@ def test_a_rotating_target_turns_30_to_50_degrees_per_frame() -> None:
 
 
 def painted_objects(pair: int, version: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> list:
-    """(sprite, track) of every object ``render_pair`` paints, in order: distractors, target, mark."""
-    import blvprof.data.shapes as shapes
-    import blvprof.data.synthetic as synthetic
-
+    """(sprite, track) of every object ``render_pair`` paints: distractors, target, mark."""
     painted: list = []
     real_paint = shapes.paint
 
