@@ -114,7 +114,7 @@ def test_toml_round_trip() -> None:
 
     assert tomllib.loads(text) == data
     # the recipe names the benchmark version (part of every key) and three seeds by default
-    canonical = {**data["train"], "data": "synthetic:classes=4,version=2", "seed": [0, 1, 2]}
+    canonical = {**data["train"], "data": "synthetic:classes=4,version=3", "seed": [0, 1, 2]}
     assert study_from_dict(tomllib.loads(text), "x").train == canonical
 
 

@@ -44,9 +44,9 @@ def test_json_prints_one_document_and_the_store_gets_a_row(
         (row,) = store.runs(study="train")
     assert (row["kind"], row["key"], row["status"]) == ("train", "run1", "ok")
     assert row["config"]["base_width"] == 8 and row["family"] == "tsn"
-    assert row["settings"]["train"]["data"] == "synthetic:classes=4,samples=16,version=2"
+    assert row["settings"]["train"]["data"] == "synthetic:classes=4,samples=16,version=3"
     assert row["settings"]["metrics"] == ["flops", "params"]  # what its counts were made of
-    assert row["result"]["train"]["benchmark"] == "synthetic-v2"
+    assert row["result"]["train"]["benchmark"] == "synthetic-v3"
     assert row["result"]["params"] == record["params"]
     assert row["result"]["macs"] == record["macs"] > 0  # efficiency next to accuracy
     assert row["result"]["train"]["top1"] == record["top1"]
