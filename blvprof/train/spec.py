@@ -25,7 +25,7 @@ class TrainSpec:
     # ImageNet weights; these runs start from scratch. Batch 8 is the temporal-modules study's;
     # against 16 it changed which runs leave a pair at 50 % within it, not how many. At lr 0.05
     # I3D never learned the rotation pair on its own in 8 epochs; at 0.02 every seed did within
-    # four (docs/recipe.md).
+    # five (docs/recipe.md).
     batch: int = 8  # clips per step in each process (the global batch is batch × world size)
     lr: float = 0.02  # peak learning rate
     weight_decay: float = 5e-4  # on conv, linear and TAM weights; not on BN parameters or biases
