@@ -188,7 +188,7 @@ def test_a_training_study_mixing_the_zoo_and_a_reference_runs_resumes_and_report
     ("grid", "message"),
     [
         ('model = "{nets}:net3d"\ninput_shape = "3,2,32,32"',
-         r"\[train\]: training {nets}:net3d on synthetic:classes=4,samples=40,version=2 at size "
+         r"\[train\]: training {nets}:net3d on synthetic:classes=4,samples=40,version=3 at size "
          r"32: {nets}:net3d\(\) returns 5 classes but the data has 4"),
         ('model = "{nets}:Net3D"\ninput_shape = "3,2,32,32"\nlayout = "ntchw"',
          r"rejected an input of shape \(2, 2, 3, 32, 32\) \(layout ntchw"),
