@@ -62,10 +62,9 @@ def grey_sprite(rng: np.random.Generator) -> Sprite:
 # A white dot along the object's own vertical axis: its orbit shows rotation even on shapes whose
 # outline repeats after a fraction of a turn.
 MARK = Sprite("disc", (1.0, 1.0, 1.0), (1.0, 1.0, 1.0), split=2.0)
-MARK_OFFSET, MARK_RADIUS = 0.55, 0.25  # in the object's radii
 
 
-def mark_track(track: Track, offset: float = MARK_OFFSET, radius: float = MARK_RADIUS) -> Track:
+def mark_track(track: Track, offset: float, radius: float) -> Track:
     """Where ``MARK`` sits on an object following ``track`` (clockwise angles, rows down).
 
     ``offset`` (centre to dot) and ``radius`` (the dot's) are in the object's radii.

@@ -36,8 +36,6 @@ import torch
 from blvprof.data.clips import ClipSet
 from blvprof.data.shapes import (
     MARK,
-    MARK_OFFSET,
-    MARK_RADIUS,
     Track,
     background,
     coloured_sprite,
@@ -75,7 +73,7 @@ TURN_PER_FRAME = (np.pi / 6, 5 * np.pi / 18)  # 30–50°: under 180°, so the d
 # A rotating target's radius, as a fraction of the frame's side, by version (others: 0.1–0.16).
 ROTATING_RADIUS = {2: (0.18, 0.24), 3: (0.22, 0.28)}
 # The mark's offset from the centre and its radius, in the target's radii, by version.
-MARK_GEOMETRY = {2: (MARK_OFFSET, MARK_RADIUS), 3: (0.6, 0.32)}
+MARK_GEOMETRY = {2: (0.55, 0.25), 3: (0.6, 0.32)}
 
 Split = Literal["train", "val"]
 
