@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode
 
 import model as zoo
 from blvprof import external
 from blvprof.errors import UserError
+from blvprof.measure import fake as fake_mod
 from blvprof.measure import flops as flops_mod
 from blvprof.measure import memory, speed
 from blvprof.measure.env import environment
@@ -120,11 +120,26 @@ class Measuring:
 
     subject: external.Subject
     request: Request
-    build: memory.Build  # a model on whatever tensors are current (called under fake modes)
     real: memory.Build  # the one real model (built once, on first use)
+    fake: Callable[[], fake_mod.FakeMeasurements]  # every fake-tensor result asked for (once)
 
     def shape_for(self, batch: int) -> tuple[int, ...]:
         return (batch, *self.subject.clip)
+
+
+def _fake_measurements(subject: external.Subject, request: Request) -> fake_mod.FakeMeasurements:
+    """What the request's metrics take from fake tensors, from one fake build."""
+    memory_asked = None
+    if Metric.MEMORY in request.metrics and request.device != Device.CUDA:
+        memory_asked = fake_mod.MemoryAsked(request.batch, request.budget_bytes,
+                                            subject.num_classes, request.flags.precision)
+    return fake_mod.measure_fake(
+        subject.build,
+        lambda batch: (batch, *subject.clip),
+        params=Metric.PARAMS in request.metrics,
+        count_flops=Metric.FLOPS in request.metrics,
+        memory_asked=memory_asked,
+    )
 
 
 # What each metric fills in the record, in this order (speed uses the counts of flops): a
@@ -133,8 +148,7 @@ Measurement = Callable[[Measuring, dict[str, Any]], dict[str, Any]]
 
 
 def _params(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
-    with FakeTensorMode():
-        return {"params": flops_mod.parameter_count(m.build())}
+    return {"params": m.fake().params}
 
 
 def _counts(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +159,7 @@ def _counts(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
     large grids use it (``counter="flop_counter"``) and leave out fvcore's extra fields.
     """
     shape = m.shape_for(1)
-    counted = flops_mod.count_flops(m.build, shape)
+    counted = m.fake().flops
     flop_counter = FlopCounts(counted.forward_flops, counted.backward_flops, counted.train_flops)
     if m.request.counter == Counter.FLOP_COUNTER:
         return {"counts": Counts(counted.macs, Counter.FLOP_COUNTER, counted.train_flops,
@@ -171,8 +185,7 @@ def _memory(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
     if request.device == Device.CUDA:
         return {"memory": memory.measure_cuda(m.real(), m.shape_for, request.batch,
                                               request.budget_bytes, classes, precision)}
-    return {"memory": memory.estimate(m.build, m.shape_for, request.batch,
-                                      request.budget_bytes, classes, precision)}
+    return {"memory": m.fake().memory}
 
 
 def _speed(m: Measuring, done: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +213,8 @@ MEASUREMENTS: dict[Metric, Measurement] = {
 
 def measure_subject(subject: external.Subject, request: Request) -> Profile:
     """The record for a model ready to measure; counts are per clip whatever its layout."""
-    m = Measuring(subject, request, subject.build, functools.cache(subject.build))
+    m = Measuring(subject, request, functools.cache(subject.build),
+                  functools.cache(lambda: _fake_measurements(subject, request)))
     fields: dict[str, Any] = {}
     for metric, measurement in MEASUREMENTS.items():
         if metric in request.metrics:

@@ -116,25 +116,51 @@ def conv_backward_flop(
     return flops
 
 
+def _flop_counter_mode() -> FlopCounterMode:
+    return FlopCounterMode(
+        display=False, custom_mapping={aten.convolution_backward: conv_backward_flop})
+
+
+class TrainFlopCounter:
+    """FlopCounterMode over one training step (enter ``mode`` around it), split into forward and
+    backward by a call of ``end_of_forward`` between the two. An optimizer step adds nothing:
+    FlopCounterMode counts matrix products and convolutions only."""
+
+    def __init__(self) -> None:
+        self.mode = _flop_counter_mode()
+        self._forward: tuple[int, dict[str, int]] | None = None
+
+    def end_of_forward(self) -> None:
+        by_operator = {str(k): v for k, v in self.mode.get_flop_counts()["Global"].items()}
+        self._forward = self.mode.get_total_flops(), by_operator
+
+    def count(self) -> FlopCount:
+        if self._forward is None:
+            raise RuntimeError("TrainFlopCounter.count() before end_of_forward()")
+        forward, by_operator = self._forward
+        total = self.mode.get_total_flops()
+        return FlopCount(forward, total - forward, total, by_operator)
+
+
+def count_flops_of(model: nn.Module, input_shape: tuple[int, ...]) -> FlopCount:
+    """FLOPs of one forward and one backward pass of a model built under the current
+    FakeTensorMode (a real model would compute for real)."""
+    model.train()
+    counter = TrainFlopCounter()
+    with counter.mode:
+        logits = model(torch.zeros(input_shape))
+        counter.end_of_forward()
+        logits.sum().backward()  # the loss adds no conv/linear work
+    return counter.count()
+
+
 def count_flops(build: Callable[[], nn.Module], input_shape: tuple[int, ...]) -> FlopCount:
     """FLOPs of one forward and one backward pass, counted on fake tensors (no real memory).
 
     ``build`` makes the model; it is called under FakeTensorMode so no weights are allocated.
     """
     with FakeTensorMode():
-        model = build().train()
-        clip = torch.zeros(input_shape)
-        counter = FlopCounterMode(
-            display=False, custom_mapping={aten.convolution_backward: conv_backward_flop}
-        )
-        with counter:
-            logits = model(clip)
-        forward = counter.get_total_flops()
-        forward_ops = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
-        with counter:
-            logits.sum().backward()  # the loss adds no conv/linear work
-        backward = counter.get_total_flops()
-    return FlopCount(forward, backward, forward + backward, forward_ops)
+        return count_flops_of(build(), input_shape)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -14,6 +14,7 @@ give a fixed part and a per-clip part, and from them the largest batch that fits
   tensors, so no memory is used; the peak comes with a breakdown by kind. Labelled "estimate".
 """
 
+import contextlib
 import copy
 import gc
 import multiprocessing
@@ -26,6 +27,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.distributed._tools.mem_tracker import MemTracker
 
+from blvprof.measure.flops import TrainFlopCounter
 from blvprof.measure.precision import autocast
 from blvprof.records import Memory
 
@@ -49,7 +51,8 @@ class _PeakTracker(MemTracker):
 
     MemTracker calls ``_update_peak_stats`` after every op; its per-module loop dominated the run
     time (60 % for a ResNet-101 clip). Tensor classification (activation, gradient, ...) is
-    unaffected: it happens in MemTracker's module hooks.
+    unaffected: it happens in MemTracker's module hooks. (Its per-module statistics are never
+    read here, so nothing else depends on what they hold.)
     """
 
     def _update_peak_stats(self, peak_state: object) -> None:
@@ -57,6 +60,13 @@ class _PeakTracker(MemTracker):
             if self._peak_mem.get(device, 0) < snapshot["Total"]:
                 self._peak_mem[device] = snapshot["Total"]
                 self._peak_mem_snap[device] = dict(snapshot)
+
+    def get_tracker_snapshot(self, type: str = "current") -> dict[torch.device, dict[str, int]]:
+        """MemTracker's snapshot, copied two levels deep instead of by ``copy.deepcopy``: its
+        module hooks take one per module call (bytes by kind, plain ints), and deepcopy was
+        the slowest part of them."""
+        snapshots = {"current": self._curr_mem_snap, "peak": self._peak_mem_snap}[type]
+        return {device: dict(by_kind) for device, by_kind in snapshots.items()}
 
 
 def linear_fit(peaks: dict[int, int]) -> tuple[int, int]:
@@ -77,9 +87,12 @@ def train_step(
     clip: torch.Tensor,
     labels: torch.Tensor,
     precision: str,
+    after_forward: Callable[[], None] | None = None,
 ) -> None:
     with autocast(clip.device.type, precision):
         loss = F.cross_entropy(model(clip), labels)
+    if after_forward is not None:
+        after_forward()
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -90,9 +103,15 @@ def _sgd(model: nn.Module) -> torch.optim.Optimizer:
 
 
 def _fake_peak(
-    model: nn.Module, shape: tuple[int, ...], num_classes: int, precision: str, train: bool
+    model: nn.Module,
+    shape: tuple[int, ...],
+    num_classes: int,
+    precision: str,
+    train: bool,
+    counter: TrainFlopCounter | None = None,
 ) -> dict[str, int]:
-    """MemTracker's peak (bytes by kind and 'Total') for one step of a model on fake tensors."""
+    """MemTracker's peak (bytes by kind and 'Total') for one step of a model on fake tensors;
+    ``counter`` (a training step only) counts the step's FLOPs meanwhile."""
     model.train(train)
     clip = torch.zeros(shape)
     optimizer = _sgd(model)
@@ -101,10 +120,11 @@ def _fake_peak(
             optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
     tracker = _PeakTracker()
     tracker.track_external(model, optimizer, clip)
-    with tracker:
+    with tracker, counter.mode if counter else contextlib.nullcontext():
         if train:
             labels = torch.zeros(shape[0], dtype=torch.long) % num_classes
-            train_step(model, optimizer, clip, labels, precision)
+            train_step(model, optimizer, clip, labels, precision,
+                       counter.end_of_forward if counter else None)
         else:
             with torch.no_grad(), autocast("cpu", precision):
                 model(clip)
@@ -128,16 +148,30 @@ def estimate(
 
     ``build`` is called once, under FakeTensorMode, so no weights are allocated either.
     """
+    with FakeTensorMode():
+        return estimate_on(build(), shape_for, batch, budget_bytes, num_classes, precision)
+
+
+def estimate_on(
+    model: nn.Module,
+    shape_for: ShapeFor,
+    batch: int,
+    budget_bytes: int,
+    num_classes: int,
+    precision: str = "fp32",
+    counter: TrainFlopCounter | None = None,
+) -> Memory:
+    """``estimate`` of a model built under the current FakeTensorMode; ``counter`` counts the
+    FLOPs of the training step at batch 1 (one clip) meanwhile."""
     peaks = {}
     breakdown: dict[str, int] = {}
-    with FakeTensorMode():
-        model = build()
-        for b in sorted({*FIT_BATCHES, batch}):
-            snapshot = _fake_peak(model, shape_for(b), num_classes, precision, train=True)
-            peaks[b] = snapshot["Total"]
-            if b == batch:
-                breakdown = {_KINDS.get(k, k): v for k, v in snapshot.items() if k != "Total"}
-        infer = _fake_peak(model, shape_for(batch), num_classes, precision, False)["Total"]
+    for b in sorted({*FIT_BATCHES, batch}):
+        snapshot = _fake_peak(model, shape_for(b), num_classes, precision, train=True,
+                              counter=counter if b == 1 else None)
+        peaks[b] = snapshot["Total"]
+        if b == batch:
+            breakdown = {_KINDS.get(k, k): v for k, v in snapshot.items() if k != "Total"}
+    infer = _fake_peak(model, shape_for(batch), num_classes, precision, False)["Total"]
     fixed, per_clip = linear_fit(peaks)
     return Memory(
         method="estimate",

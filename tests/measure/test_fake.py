@@ -1,0 +1,58 @@
+"""One fake build for every fake-tensor measurement gives what the separate measurements give."""
+
+import gc
+
+import pytest
+
+import model as zoo
+from blvprof.measure import fake, flops, memory
+from tests.tiny import tiny_overrides
+
+
+@pytest.mark.parametrize("name, changes, batch", [
+    ("tsn", {}, 1),  # the requested batch is a fit batch: two training passes
+    ("blvnet_tam", {}, 3),  # three training passes, the count in the first
+    ("blvnet_tam", {"reference": True}, 1),
+    ("i3d", {}, 3),
+])
+def test_one_fake_build_measures_what_separate_ones_do(name, changes, batch) -> None:
+    overrides = tiny_overrides(name, **changes)
+    shape = zoo.create_model(name, **overrides).input_spec.shape
+
+    def build():
+        return zoo.create_model(name, **overrides)
+
+    asked = fake.MemoryAsked(batch, budget_bytes=2**30, num_classes=5)
+    together = fake.measure_fake(build, shape, True, True, asked)
+    assert together.flops == flops.count_flops(build, shape(1))
+    assert together.memory == memory.estimate(build, shape, batch, 2**30, 5)
+    assert together.params == flops.parameter_count(build())
+    alone = fake.measure_fake(build, shape, False, True, None)  # no memory pass to count in
+    assert (alone.params, alone.memory, alone.flops) == (None, None, together.flops)
+
+
+def test_counting_inside_the_memory_step_splits_forward_from_backward() -> None:
+    overrides = tiny_overrides("tsn")
+    shape = zoo.create_model("tsn", **overrides).input_spec.shape
+    counter = flops.TrainFlopCounter()
+    with pytest.raises(RuntimeError, match="before end_of_forward"):
+        counter.count()
+    with memory.FakeTensorMode():
+        memory._fake_peak(zoo.create_model("tsn", **overrides), shape(1), 5, "fp32", True,
+                          counter)
+    counted = counter.count()
+    assert counted.forward_flops > 0
+    assert counted.backward_flops > counted.forward_flops  # input and weight gradients
+    assert counted.train_flops == counted.forward_flops + counted.backward_flops
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_and_restored(enabled) -> None:
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with fake.gc_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
