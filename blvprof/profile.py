@@ -120,8 +120,9 @@ class Measuring:
 
     subject: external.Subject
     request: Request
+    build: memory.Build  # a model on whatever tensors are current (called under fake modes)
     real: memory.Build  # the one real model (built once, on first use)
-    fake: Callable[[], fake_mod.FakeMeasurements]  # every fake-tensor result asked for (once)
+    fake: Callable[[], fake_mod.FakeMeasurements]  # the built-in fake-tensor results (once)
 
     def shape_for(self, batch: int) -> tuple[int, ...]:
         return (batch, *self.subject.clip)
@@ -213,7 +214,7 @@ MEASUREMENTS: dict[Metric, Measurement] = {
 
 def measure_subject(subject: external.Subject, request: Request) -> Profile:
     """The record for a model ready to measure; counts are per clip whatever its layout."""
-    m = Measuring(subject, request, functools.cache(subject.build),
+    m = Measuring(subject, request, subject.build, functools.cache(subject.build),
                   functools.cache(lambda: _fake_measurements(subject, request)))
     fields: dict[str, Any] = {}
     for metric, measurement in MEASUREMENTS.items():

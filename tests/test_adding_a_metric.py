@@ -24,6 +24,8 @@ def count_leaf_modules(model: nn.Module) -> int:
     return sum(1 for module in model.modules() if not any(module.children()))
 '''
 ADAPTER = '''def _layers(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
     from blvprof.measure.layers import count_leaf_modules
     from blvprof.records import Layers
 
