@@ -73,6 +73,8 @@ class FieldTrend:
     label: str
     family: str
     trend: Trend
+    fewest_frames: int  # the smallest frame count, and its configuration's top-1
+    fewest_top1: Estimate
 
 
 def learned_threshold(pairs: int) -> float:
@@ -166,7 +168,9 @@ def frame_trends(configs: Sequence[Config]) -> list[FieldTrend]:
             continue
         xs = [float(c.value(FRAMES)) for c in chosen for _ in c.runs]
         ys = [t for c in chosen for t in c.top1s]
-        trends.append(FieldTrend(chosen[0].label, chosen[0].family, trend(xs, ys)))
+        fewest = min(chosen, key=lambda c: c.value(FRAMES))
+        trends.append(FieldTrend(chosen[0].label, chosen[0].family, trend(xs, ys),
+                                 fewest.value(FRAMES), fewest.top1))
     return trends
 
 

@@ -18,6 +18,8 @@ from blvprof.report.train_groups import (
     frame_trends,
 )
 
+# A mean top-1 at or above this leaves no room to rise: a trend cannot be tested from there.
+CEILING = 0.98
 # Fields compared value against value (the marginal effect of each), in this order.
 COMPARED_FIELDS = ("config.alpha", "config.beta", "config.num_frames", "config.blending_frames")
 
@@ -114,10 +116,17 @@ def _peer_verdict(peers: Sequence[Comparison]) -> str:
 
 
 def _frames_verdict(tsn: str, ours: FieldTrend) -> str:
-    holds = tsn == "flat" and ours.trend.direction == "rising"
-    return (
+    said = (
         f"**Verdict:** TSN's top-1 is {tsn} with more frames; {ours.label}'s is "
         f"{ours.trend.direction} ({100 * ours.trend.slope:+.1f} points per doubling, "
         f"{CI} CI {interval(ours.trend.low, ours.trend.high, clip=False)}). "
-        + ("The paper's trend holds here." if holds else "The paper's trend does not hold here.")
     )
+    if ours.trend.direction != "rising" and ours.fewest_top1.mean >= CEILING:
+        return said + (
+            f"But {ours.label} is at the benchmark's ceiling already at {ours.fewest_frames} "
+            f"frames (top-1 {100 * ours.fewest_top1.mean:.1f} %), so there is no room for the "
+            "rise the paper shows: the trend cannot be tested on this benchmark."
+        )
+    holds = tsn == "flat" and ours.trend.direction == "rising"
+    return said + ("The paper's trend holds here." if holds
+                   else "The paper's trend does not hold here.")

@@ -109,6 +109,11 @@ def test_frames_trend_verdict(tmp_path: Path) -> None:
     assert "fr-accuracy-vs-frames.png" in text
     flat = frames_rows([[0.80, 0.70, 0.90], [0.75, 0.85, 0.80], [0.90, 0.70, 0.80]])
     assert "The paper's trend does not hold here." in train_section(flat, tmp_path, "fr")
+    saturated = frames_rows([[1.0, 0.995, 1.0], [1.0, 1.0, 0.995], [1.0, 1.0, 1.0]])
+    text = train_section(saturated, tmp_path, "fr")
+    assert "at the benchmark's ceiling already at 4 frames (top-1 99.8 %)" in text
+    assert "the trend cannot be tested on this benchmark" in text
+    assert "The paper's trend" not in text
 
 
 def test_runs_that_did_not_learn_are_named(tmp_path: Path) -> None:
