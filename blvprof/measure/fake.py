@@ -8,9 +8,11 @@ count's forward, its backward the count's backward; the loss and the SGD step ad
 conv/linear/matmul work). The results are those of ``flops.count_flops`` and
 ``memory.estimate`` run apart (``tests/measure/test_fake.py`` checks it).
 
-The garbage collector is paused meanwhile: a pass allocates about 10^5 tracked objects, and the
-collections they set off took about a third of its time. Tensors die by reference count, which
-the pause leaves alone, so the peaks are the same.
+The garbage collector is paused meanwhile: a configuration's passes leave about 10^5 objects in
+reference cycles (closures that torch's pytree helpers make per op), and collecting them as they
+pile up cost more than one collection afterwards (about a tenth of a configuration's time,
+``benchmarks/NOTES.md`` §7). Tensors die by reference count, which the pause leaves alone, so the
+peaks are the same.
 """
 
 import gc

@@ -121,3 +121,15 @@ def test_cuda_record_clamps_the_budget_and_fits_on_the_searched_batches(monkeypa
     assert (record.fixed_bytes, record.per_clip_bytes) == (1000, 300)
     assert (record.train_peak_bytes, record.train_reserved_bytes) == peaks[4]
     assert record.max_batch == 6 and record.max_batch_method == "search"
+
+
+@pytest.mark.parametrize("name", zoo.list_models(families_only=True))
+@pytest.mark.parametrize("train", [True, False])
+def test_total_peak_counts_what_memtracker_counts(name: str, train: bool) -> None:
+    overrides = tiny_overrides(name)
+    with memory.FakeTensorMode():
+        fake = zoo.create_model(name, **overrides)
+        shape = (3, *fake.input_spec.shape(1)[1:])
+        by_kind = memory._fake_peak(fake, shape, 5, "fp32", train)
+        total = memory._fake_peak(fake, shape, 5, "fp32", train, by_kind=False)
+    assert total == {"Total": by_kind["Total"]}
