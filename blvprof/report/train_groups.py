@@ -73,8 +73,7 @@ class FieldTrend:
     label: str
     family: str
     trend: Trend
-    fewest_frames: int  # the smallest frame count, and its configuration's top-1
-    fewest_top1: Estimate
+    top1s_by_frames: tuple[tuple[int, tuple[float, ...]], ...]  # seed top-1s, fewest frames first
 
 
 def learned_threshold(pairs: int) -> float:
@@ -168,9 +167,11 @@ def frame_trends(configs: Sequence[Config]) -> list[FieldTrend]:
             continue
         xs = [float(c.value(FRAMES)) for c in chosen for _ in c.runs]
         ys = [t for c in chosen for t in c.top1s]
-        fewest = min(chosen, key=lambda c: c.value(FRAMES))
+        by_frames: dict[int, list[float]] = {}
+        for c in chosen:
+            by_frames.setdefault(c.value(FRAMES), []).extend(c.top1s)
         trends.append(FieldTrend(chosen[0].label, chosen[0].family, trend(xs, ys),
-                                 fewest.value(FRAMES), fewest.top1))
+                                 tuple((f, tuple(by_frames[f])) for f in sorted(by_frames))))
     return trends
 
 

@@ -111,9 +111,16 @@ def test_frames_trend_verdict(tmp_path: Path) -> None:
     assert "The paper's trend does not hold here." in train_section(flat, tmp_path, "fr")
     saturated = frames_rows([[1.0, 0.995, 1.0], [1.0, 1.0, 0.995], [1.0, 1.0, 1.0]])
     text = train_section(saturated, tmp_path, "fr")
-    assert "at the benchmark's ceiling already at 4 frames (top-1 99.8 %)" in text
+    assert "at the benchmark's ceiling from 4 frames on (top-1 99.8 %)" in text
     assert "the trend cannot be tested on this benchmark" in text
     assert "The paper's trend" not in text
+    rising_to_it = frames_rows([[0.93, 0.97, 0.95], [1.0, 1.0, 0.995], [1.0, 1.0, 1.0]])
+    assert "The paper's trend holds here." in train_section(rising_to_it, tmp_path, "fr")
+    capped = frames_rows([[0.90, 1.0, 0.95], [1.0, 1.0, 0.995], [1.0, 1.0, 1.0]])
+    text = train_section(capped, tmp_path, "fr")
+    assert "at the benchmark's ceiling from 8 frames on (top-1 99.8 %)" in text
+    assert ("from 4 to 8 frames, top-1 changes by +4.8 points (95 % CI [-7.5, 17.2], within the "
+            "noise): with the ceiling this close, the benchmark cannot test the trend.") in text
 
 
 def test_runs_that_did_not_learn_are_named(tmp_path: Path) -> None:
