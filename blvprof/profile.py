@@ -122,25 +122,25 @@ class Measuring:
     request: Request
     build: memory.Build  # a model on whatever tensors are current (called under fake modes)
     real: memory.Build  # the one real model (built once, on first use)
-    fake: Callable[[], fake_mod.FakeMeasurements]  # the built-in fake-tensor results (once)
 
     def shape_for(self, batch: int) -> tuple[int, ...]:
         return (batch, *self.subject.clip)
 
-
-def _fake_measurements(subject: external.Subject, request: Request) -> fake_mod.FakeMeasurements:
-    """What the request's metrics take from fake tensors, from one fake build."""
-    memory_asked = None
-    if Metric.MEMORY in request.metrics and request.device != Device.CUDA:
-        memory_asked = fake_mod.MemoryAsked(request.batch, request.budget_bytes,
-                                            subject.num_classes, request.flags.precision)
-    return fake_mod.measure_fake(
-        subject.build,
-        lambda batch: (batch, *subject.clip),
-        params=Metric.PARAMS in request.metrics,
-        count_flops=Metric.FLOPS in request.metrics,
-        memory_asked=memory_asked,
-    )
+    @functools.cached_property
+    def fake(self) -> fake_mod.FakeMeasurements:
+        """What the request's metrics take from fake tensors, from one fake build (once)."""
+        request = self.request
+        memory_asked = None
+        if Metric.MEMORY in request.metrics and request.device != Device.CUDA:
+            memory_asked = fake_mod.MemoryAsked(request.batch, request.budget_bytes,
+                                                self.subject.num_classes, request.flags.precision)
+        return fake_mod.measure_fake(
+            self.build,
+            self.shape_for,
+            params=Metric.PARAMS in request.metrics,
+            count_flops=Metric.FLOPS in request.metrics,
+            memory_asked=memory_asked,
+        )
 
 
 # What each metric fills in the record, in this order (speed uses the counts of flops): a
@@ -149,7 +149,7 @@ Measurement = Callable[[Measuring, dict[str, Any]], dict[str, Any]]
 
 
 def _params(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
-    return {"params": m.fake().params}
+    return {"params": m.fake.params}
 
 
 def _counts(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +160,7 @@ def _counts(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
     large grids use it (``counter="flop_counter"``) and leave out fvcore's extra fields.
     """
     shape = m.shape_for(1)
-    counted = m.fake().flops
+    counted = m.fake.flops
     flop_counter = FlopCounts(counted.forward_flops, counted.backward_flops, counted.train_flops)
     if m.request.counter == Counter.FLOP_COUNTER:
         return {"counts": Counts(counted.macs, Counter.FLOP_COUNTER, counted.train_flops,
@@ -186,7 +186,7 @@ def _memory(m: Measuring, _: dict[str, Any]) -> dict[str, Any]:
     if request.device == Device.CUDA:
         return {"memory": memory.measure_cuda(m.real(), m.shape_for, request.batch,
                                               request.budget_bytes, classes, precision)}
-    return {"memory": m.fake().memory}
+    return {"memory": m.fake.memory}
 
 
 def _speed(m: Measuring, done: dict[str, Any]) -> dict[str, Any]:
@@ -214,8 +214,7 @@ MEASUREMENTS: dict[Metric, Measurement] = {
 
 def measure_subject(subject: external.Subject, request: Request) -> Profile:
     """The record for a model ready to measure; counts are per clip whatever its layout."""
-    m = Measuring(subject, request, subject.build, functools.cache(subject.build),
-                  functools.cache(lambda: _fake_measurements(subject, request)))
+    m = Measuring(subject, request, subject.build, functools.cache(subject.build))
     fields: dict[str, Any] = {}
     for metric, measurement in MEASUREMENTS.items():
         if metric in request.metrics:

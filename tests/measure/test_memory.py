@@ -133,3 +133,17 @@ def test_total_peak_counts_what_memtracker_counts(name: str, train: bool) -> Non
         by_kind = memory._fake_peak(fake, shape, 5, "fp32", train)
         total = memory._fake_peak(fake, shape, 5, "fp32", train, by_kind=False)
     assert total == {"Total": by_kind["Total"]}
+
+
+def test_total_peak_adds_the_sgd_step_it_does_not_run() -> None:
+    # Weights far larger than the activations: the peak is in the optimizer step (weights,
+    # gradients, momentum and Nesterov's temporary of the largest weight).
+    with memory.FakeTensorMode():
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4096),
+                                  torch.nn.Linear(4096, 5))
+        by_kind = memory._fake_peak(net, (2, 3, 4, 4), 5, "fp32", train=True)
+        total = memory._fake_peak(net, (2, 3, 4, 4), 5, "fp32", train=True, by_kind=False)
+    weights = sum(p.numel() * 4 for p in net.parameters())
+    largest = 48 * 4096 * 4  # the first layer's weight
+    assert by_kind["Total"] >= 3 * weights + largest
+    assert total == {"Total": by_kind["Total"]}
