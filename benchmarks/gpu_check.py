@@ -86,7 +86,8 @@ CPU = Sizes(
     steps=1,
     fill=0.0,  # no device memory to fill: the smallest batch the timing needs
     max_speed_batch=2,
-    # generous: the CI machine has run these steps 2.5x slower than the 2-core EPYC here
+    # generous: on the 2-core machines here cli has taken 84-95 s and memory over 25 s, and their
+    # speed varies about 3x from day to day
     timeouts={"gate": 60, "tam": 60, "cli": 300, "memory": 120, "speed": 120},  # 11 min at most
 )
 
@@ -461,15 +462,15 @@ def _tam_section(result: dict[str, Any] | None) -> str:
 
 def _cli_section(result: dict[str, Any] | None) -> str:
     heading = "## 2. CLI paths"
-    if result and "rows" in result:  # the step ran out of time: the runs it finished
-        result = {"runs": result["rows"]}
     if not result:
         return f"{heading}\n\nNo result (see the steps table)."
     from blvprof.report.markdown import table
 
+    runs = result["rows"] if result.get("partial") else result["runs"]
     rows = [[r["name"], r["status"], f"{r.get('seconds', 0):.0f}", f"`{r['command']}`"]
-            for r in result["runs"]]
-    return f"{heading}\n\n" + table(["run", "status", "s", "command"], rows, "llrl")
+            for r in runs]
+    return "\n\n".join(p for p in [heading, _partial_note(result),
+                                   table(["run", "status", "s", "command"], rows, "llrl")] if p)
 
 
 def _memory_section(result: dict[str, Any] | None, sizes: Sizes, device: str, out: Path) -> str:
@@ -492,7 +493,7 @@ def _memory_section(result: dict[str, Any] | None, sizes: Sizes, device: str, ou
             est["max_batch"], got.get("max_batch", "–"),
             _paper_batch(r) if sizes is GPU else "–",
         ])
-    budget = format_bytes(_budget(result, sizes))
+    budget = format_bytes(parse_bytes(sizes.budget))
     parts = [
         heading,
         _partial_note(result),
@@ -516,11 +517,6 @@ def _partial_note(result: dict[str, Any]) -> str:
         return ""
     return (f"**Incomplete:** the step ran out of time or failed (see the steps table); "
             f"below are the configurations it finished ({len(result['rows'])}).")
-
-
-def _budget(result: dict[str, Any], sizes: Sizes) -> int:
-    """The step's budget; a step that ran out of time saved only its rows, so the sizes' own."""
-    return result.get("budget_bytes", parse_bytes(sizes.budget))
 
 
 def _paper_batch(row: dict[str, Any]) -> Any:
@@ -571,7 +567,7 @@ def _fig3b_chart(result: dict[str, Any], sizes: Sizes, out: Path) -> str:
                                           sizes.overrides.get("depth", 50)))
     paper = [charts.Series(_label(m, sizes), tuple(f), tuple(f.values()), m, 50)
              for m, f in (("tsn", FIG3B_TSN_R50), ("blvnet_tam", FIG3B_BLVNET_TAM_50))]
-    budget = format_bytes(_budget(result, sizes))
+    budget = format_bytes(parse_bytes(sizes.budget))
     png = charts.max_batch_vs_frames(ours, paper if sizes is GPU else [],
                                      out / "gpu-check-fig3b.png",
                                      f"Largest training batch in {budget} ({sizes.side}²)")
