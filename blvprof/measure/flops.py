@@ -4,8 +4,9 @@
   its conv/linear/matmul counts are MACs. fvcore also counts batch norm, upsampling and adaptive
   pooling (about +0.5 %); those are kept apart as ``fvcore_macs``. Ops it cannot count are listed,
   never dropped.
-* torch.utils.flop_counter.FlopCounterMode (the cross-check): 2 FLOPs per MAC, forward and backward,
-  on fake tensors (no memory, no compute). Its backward formula for grouped convolutions counts the
+* torch.utils.flop_counter.FlopCounterMode's count (the cross-check): 2 FLOPs per MAC, forward and
+  backward, on fake tensors (no memory, no compute), by its formulas in a lean mode of our own
+  (``TrainFlopCounter``). Its backward formula for grouped convolutions counts the
   weight gradient ``groups`` times too often in torch 2.13; ``conv_backward_flop`` corrects it.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import conv_flop_count, flop_registry, shape_wrapper
 
 # fvcore handle names whose counts are multiply-accumulates of a matrix product or convolution.
 MAC_OPERATORS = frozenset({"conv", "linear", "matmul", "addmm", "bmm", "einsum"})
@@ -116,30 +118,86 @@ def conv_backward_flop(
     return flops
 
 
-def _flop_counter_mode() -> FlopCounterMode:
-    return FlopCounterMode(
-        display=False, custom_mapping={aten.convolution_backward: conv_backward_flop})
+# Ops FlopCounterMode leaves to the tensor (size and layout queries): never decomposed.
+_QUERIES = frozenset({
+    aten.sym_is_contiguous.default, aten.is_contiguous.default, aten.is_contiguous.memory_format,
+    aten.is_strides_like_format.default, aten.is_non_overlapping_and_dense.default,
+    aten.size.default, aten.sym_size.default, aten.stride.default, aten.sym_stride.default,
+    aten.storage_offset.default, aten.sym_storage_offset.default, aten.numel.default,
+    aten.sym_numel.default, aten.dim.default, torch.ops.prim.layout.default,
+    torch.ops.prim.device.default,
+})
 
 
 class TrainFlopCounter:
-    """FlopCounterMode over one training step (enter ``mode`` around it), split into forward and
-    backward by a call of ``end_of_forward`` between the two. An optimizer step adds nothing:
-    FlopCounterMode counts matrix products and convolutions only."""
+    """FLOPs of one training step as FlopCounterMode counts them (its formulas, its
+    decompositions, ``conv_backward_flop`` for the convolution backward), split into forward and
+    backward by a call of ``end_of_forward`` between the two.
+
+    It is driven by a dispatch mode: ``mode()`` for a count alone, or the memory estimate's
+    tracker, which counts in its own dispatch (one mode instead of two). FlopCounterMode's
+    per-module counts and the module tracking behind them are left out: only the total and the
+    forward's by-operator counts are read. ``tests/measure/test_flops.py`` holds the counts to
+    FlopCounterMode's over every registered model. An optimizer step adds nothing: only matrix
+    products and convolutions have formulas.
+    """
 
     def __init__(self) -> None:
-        self.mode = _flop_counter_mode()
+        self._formulas = {**flop_registry,
+                          aten.convolution_backward: shape_wrapper(conv_backward_flop)}
+        self._by_operator: dict[Any, int] = {}  # op packet -> FLOPs, in order of first use
+        self._decomposable: dict[Any, bool] = {}
         self._forward: tuple[int, dict[str, int]] | None = None
 
+    def decomposes(self, func: Any) -> bool:
+        """Whether FlopCounterMode would run ``func`` as its decomposition (an op with a
+        CompositeImplicitAutograd kernel, other than a size or layout query)."""
+        known = self._decomposable.get(func)
+        if known is None:
+            known = isinstance(func, torch._ops.OpOverload) and func not in _QUERIES and (
+                func._can_decompose())
+            self._decomposable[func] = known
+        return known
+
+    def add(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        """Count one op that ran (not decomposed) and gave ``out``."""
+        packet = getattr(func, "_overloadpacket", None)
+        formula = self._formulas.get(packet)
+        if formula is not None:
+            self._by_operator[packet] = (self._by_operator.get(packet, 0)
+                                         + formula(*args, **kwargs, out_val=out))
+
+    def mode(self) -> "_Counting":
+        """A dispatch mode that counts into this counter."""
+        return _Counting(self)
+
     def end_of_forward(self) -> None:
-        by_operator = {str(k): v for k, v in self.mode.get_flop_counts()["Global"].items()}
-        self._forward = self.mode.get_total_flops(), by_operator
+        self._forward = (sum(self._by_operator.values()),
+                         {str(k): v for k, v in self._by_operator.items()})
 
     def count(self) -> FlopCount:
         if self._forward is None:
             raise RuntimeError("TrainFlopCounter.count() before end_of_forward()")
         forward, by_operator = self._forward
-        total = self.mode.get_total_flops()
+        total = sum(self._by_operator.values())
         return FlopCount(forward, total - forward, total, by_operator)
+
+
+class _Counting(TorchDispatchMode):
+    def __init__(self, counter: TrainFlopCounter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if self.counter.decomposes(func):
+            with self:
+                result = func.decompose(*args, **kwargs)
+            if result is not NotImplemented:
+                return result
+        result = func(*args, **kwargs)
+        self.counter.add(func, args, kwargs, result)
+        return result
 
 
 def count_flops_of(model: nn.Module, input_shape: tuple[int, ...]) -> FlopCount:
@@ -147,7 +205,7 @@ def count_flops_of(model: nn.Module, input_shape: tuple[int, ...]) -> FlopCount:
     FakeTensorMode (a real model would compute for real)."""
     model.train()
     counter = TrainFlopCounter()
-    with counter.mode:
+    with counter.mode():
         logits = model(torch.zeros(input_shape))
         counter.end_of_forward()
         logits.sum().backward()  # the loss adds no conv/linear work

@@ -3,9 +3,11 @@
 import pytest
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils.flop_counter import FlopCounterMode
 
 import model as zoo
-from blvprof.measure.flops import count_flops, count_macs
+from blvprof.measure.flops import conv_backward_flop, count_flops, count_macs
 from model.temporal import TAM, TemporalShift
 from tests.tiny import tiny_overrides
 
@@ -56,6 +58,24 @@ def test_flop_counter_forward_is_twice_fvcore_macs(name: str) -> None:
     assert macs.macs > 0
     assert counted.forward_flops == 2 * macs.macs
     assert counted.train_flops > 2 * counted.forward_flops  # backward costs about twice forward
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_the_counter_counts_what_flopcountermode_counts(name: str) -> None:
+    overrides = tiny_overrides(name)
+    with FakeTensorMode():
+        net = zoo.create_model(name, **overrides).train()
+        clip = torch.zeros(net.input_spec.shape(2))
+        reference = FlopCounterMode(display=False, custom_mapping={
+            torch.ops.aten.convolution_backward: conv_backward_flop})
+        with reference:
+            logits = net(clip)
+            forward = {str(k): v for k, v in reference.get_flop_counts()["Global"].items()}
+            logits.sum().backward()
+    counted = count_flops(lambda: zoo.create_model(name, **overrides), tuple(clip.shape))
+    assert counted.by_operator == forward  # the same ops, in the same order
+    assert counted.forward_flops == sum(forward.values())
+    assert counted.train_flops == reference.get_total_flops()
 
 
 def test_count_macs_restores_training_mode() -> None:

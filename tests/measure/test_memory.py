@@ -1,11 +1,17 @@
 """Memory: the fake-tensor estimate against an independent CPU measurement, and the fit."""
 
+import contextlib
+
 import pytest
 import torch
+from torch.distributed._tools.mem_tracker import MemTracker
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.checkpoint import checkpoint
+from torch.utils.flop_counter import FlopCounterMode
 
 import model as zoo
 from blvprof.measure import memory
+from blvprof.measure.flops import TrainFlopCounter, conv_backward_flop
 from tests.tiny import tiny_overrides
 
 SMALL = {"depth": 26, "base_width": 16, "num_frames": 8, "image_size": 96, "num_classes": 10}
@@ -123,27 +129,93 @@ def test_cuda_record_clamps_the_budget_and_fits_on_the_searched_batches(monkeypa
     assert record.max_batch == 6 and record.max_batch_method == "search"
 
 
+def memtracker_peak(net: torch.nn.Module, shape: tuple[int, ...], train: bool,
+                    counter: TrainFlopCounter | None = None,
+                    flop_counter: FlopCounterMode | None = None) -> dict[str, int]:
+    """torch's MemTracker on the step ``memory._fake_peak`` takes, the optimizer step run for
+    real: the reference the estimate's own tracker must match, by kind. With a counter, the
+    count the estimate made before its tracker counted: FlopCounterMode above MemTracker."""
+    net.train(train)
+    clip = torch.zeros(shape)
+    optimizer = memory._sgd(net)
+    if train:
+        for p in net.parameters():
+            optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
+    tracker = MemTracker()
+    tracker.track_external(net, optimizer, clip)
+    with tracker, flop_counter or contextlib.nullcontext():
+        if train:
+            labels = torch.zeros(shape[0], dtype=torch.long)
+            memory.train_step(net, optimizer, clip, labels, "fp32",
+                              counter.end_of_forward if counter else None)
+        else:
+            with torch.no_grad():
+                net(clip)
+    (peak,) = tracker.get_tracker_snapshot("peak").values()
+    return {str(getattr(kind, "value", kind)): n_bytes for kind, n_bytes in peak.items()}
+
+
 @pytest.mark.parametrize("name", zoo.list_models(families_only=True))
 @pytest.mark.parametrize("train", [True, False])
-def test_total_peak_counts_what_memtracker_counts(name: str, train: bool) -> None:
+def test_the_peak_and_its_kinds_are_memtrackers(name: str, train: bool) -> None:
     overrides = tiny_overrides(name)
     with memory.FakeTensorMode():
         fake = zoo.create_model(name, **overrides)
         shape = (3, *fake.input_spec.shape(1)[1:])
+        reference = memtracker_peak(fake, shape, train)
         by_kind = memory._fake_peak(fake, shape, 5, "fp32", train)
         total = memory._fake_peak(fake, shape, 5, "fp32", train, by_kind=False)
-    assert total == {"Total": by_kind["Total"]}
+    assert by_kind == reference  # every kind, in MemTracker's order, and the total
+    assert total == {"Total": reference["Total"]}
 
 
-def test_total_peak_adds_the_sgd_step_it_does_not_run() -> None:
+@pytest.mark.parametrize("name", ["blvnet_tam", "i3d"])
+def test_counting_flops_in_the_tracker_is_flopcountermode_above_memtracker(name: str) -> None:
+    # FlopCounterMode runs some ops as their decompositions, so MemTracker below it sees their
+    # parts: the estimate's tracker, counting, must see the same.
+    overrides = tiny_overrides(name)
+    with memory.FakeTensorMode():
+        fake = zoo.create_model(name, **overrides)
+        shape = fake.input_spec.shape(2)
+        mode = FlopCounterMode(display=False, custom_mapping={
+            torch.ops.aten.convolution_backward: conv_backward_flop})
+        reference = memtracker_peak(fake, shape, True, flop_counter=mode)
+        counter = TrainFlopCounter()
+        ours = memory._fake_peak(fake, shape, 5, "fp32", True, counter)
+    assert ours == reference
+    assert counter.count().train_flops == mode.get_total_flops()
+
+
+def test_activation_checkpointing_recomputes_activations_as_memtracker_counts_them() -> None:
+    class Checkpointed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1),
+                                             torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1))
+            self.head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8 * 16, 5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(checkpoint(self.inner, x, use_reentrant=False))
+
+    with memory.FakeTensorMode():
+        net = Checkpointed()
+        reference = memtracker_peak(net, (4, 3, 4, 4), True)
+        ours = memory._fake_peak(net, (4, 3, 4, 4), 5, "fp32", True)
+    assert ours == reference
+
+
+def test_the_peak_adds_the_sgd_step_it_does_not_run() -> None:
     # Weights far larger than the activations: the peak is in the optimizer step (weights,
     # gradients, momentum and Nesterov's temporary of the largest weight).
     with memory.FakeTensorMode():
         net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4096),
                                   torch.nn.Linear(4096, 5))
+        reference = memtracker_peak(net, (2, 3, 4, 4), True)
         by_kind = memory._fake_peak(net, (2, 3, 4, 4), 5, "fp32", train=True)
         total = memory._fake_peak(net, (2, 3, 4, 4), 5, "fp32", train=True, by_kind=False)
     weights = sum(p.numel() * 4 for p in net.parameters())
     largest = 48 * 4096 * 4  # the first layer's weight
     assert by_kind["Total"] >= 3 * weights + largest
-    assert total == {"Total": by_kind["Total"]}
+    assert by_kind["Optstate"] >= weights + largest  # the temporary is the optimizer's
+    assert by_kind == reference
+    assert total == {"Total": reference["Total"]}
