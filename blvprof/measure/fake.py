@@ -2,7 +2,8 @@
 
 Parameters, FlopCounterMode's count and the memory estimate all run on fake tensors, where a pass
 costs per operator, not per element: profiling a grid is mostly the fake dispatch of each op.
-So the model is built once, under one FakeTensorMode, and when both FLOPs and memory are asked
+So the model is built once, under one FakeTensorMode, without the in-place initialisation of
+its weights (a fake tensor has no values), and when both FLOPs and memory are asked
 for, the count is taken inside the memory estimate's training step at batch 1 (its forward is the
 count's forward, its backward the count's backward; the loss and the SGD step add no
 conv/linear/matmul work). The results are those of ``flops.count_flops`` and
@@ -20,10 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import torch
+from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from blvprof.measure import flops, memory
 from blvprof.records import Memory
+
+aten = torch.ops.aten
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,26 @@ class FakeMeasurements:
     params: int | None
     flops: flops.FlopCount | None  # per clip (batch 1)
     memory: Memory | None
+
+
+class _InitialisationSkipped(TorchDispatchMode):
+    """Leaves out the in-place initialisation of tensors (random draws, fills): a fake tensor
+    has no values to set, and these ops were half of a fake build's dispatched ops. Nothing a
+    measurement reads changes: shapes, parameters and storages are the same."""
+
+    SKIPPED = frozenset({aten.normal_.default, aten.uniform_.default, aten.fill_.Scalar,
+                         aten.fill_.Tensor, aten.zero_.default})
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if func in self.SKIPPED:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+def build_fake(build: memory.Build) -> nn.Module:
+    """``build()`` under the current FakeTensorMode, without initialising its tensors."""
+    with _InitialisationSkipped():
+        return build()
 
 
 @contextmanager
@@ -65,7 +91,7 @@ def measure_fake(
 ) -> FakeMeasurements:
     """Parameters, FLOPs per clip and the memory estimate, as asked, on one fake model."""
     with gc_paused(), FakeTensorMode():
-        model = build()
+        model = build_fake(build)
         n_params = flops.parameter_count(model) if params else None
         if memory_asked is None:
             counted = flops.count_flops_of(model, shape_for(1)) if count_flops else None

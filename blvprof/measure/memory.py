@@ -193,6 +193,8 @@ class _PeakTracker(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
+        if func is _DEVICE:  # over half the ops of a pass, mostly the autograd engine's; no tensor
+            return func(*args, **kwargs)
         counter = self.counter
         if counter is not None and counter.decomposes(func):  # as FlopCounterMode does
             with self:
@@ -208,6 +210,9 @@ class _PeakTracker(TorchDispatchMode):
             counter.add(func, args, kwargs, result)
         self.note_peak()
         return result
+
+
+_DEVICE = torch.ops.prim.device.default
 
 
 def _in_backward() -> bool:

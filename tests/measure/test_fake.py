@@ -3,6 +3,7 @@
 import gc
 
 import pytest
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import model as zoo
 from blvprof.measure import fake, flops, memory
@@ -56,3 +57,26 @@ def test_the_collector_is_paused_and_restored(enabled) -> None:
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_a_fake_build_skips_initialisation_and_keeps_every_shape() -> None:
+    class Seen(TorchDispatchMode):  # below the skipping mode: sees what it lets through
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops: set[object] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.add(func)
+            return func(*args, **(kwargs or {}))
+
+    overrides = tiny_overrides("blvnet_tam")
+    with memory.FakeTensorMode(), Seen() as seen:
+        skipped = fake.build_fake(lambda: zoo.create_model("blvnet_tam", **overrides))
+    with memory.FakeTensorMode():
+        built = zoo.create_model("blvnet_tam", **overrides)
+    assert not seen.ops & fake._InitialisationSkipped.SKIPPED
+    assert seen.ops  # the tensors were still made
+    assert [(n, p.shape) for n, p in skipped.named_parameters()] == [
+        (n, p.shape) for n, p in built.named_parameters()]
+    assert [(n, b.shape) for n, b in skipped.named_buffers()] == [
+        (n, b.shape) for n, b in built.named_buffers()]
