@@ -118,7 +118,8 @@ def conv_backward_flop(
     return flops
 
 
-# Ops FlopCounterMode leaves to the tensor (size and layout queries): never decomposed.
+# Ops FlopCounterMode never runs as their decompositions: the size and layout queries it leaves
+# to the tensor, and prim.device.
 _QUERIES = frozenset({
     aten.sym_is_contiguous.default, aten.is_contiguous.default, aten.is_contiguous.memory_format,
     aten.is_strides_like_format.default, aten.is_non_overlapping_and_dense.default,
