@@ -286,9 +286,10 @@ def _fake_peak(
     model.train(train)
     clip = torch.zeros(shape)
     optimizer = _sgd(model)
-    if train:  # steady state: momentum buffers exist before the step
-        for p in model.parameters():
-            optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
+    if train:  # steady state: momentum buffers exist before the step (SGD makes one per
+        for p in model.parameters():  # parameter that gets a gradient: none for frozen ones)
+            if p.requires_grad:
+                optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
     tracker = _PeakTracker(by_kind, counter)
     for p in model.parameters():  # what MemTracker's track_external(model, optimizer, clip) labels
         tracker.label(_PARAMETER, p)

@@ -219,3 +219,20 @@ def test_the_peak_adds_the_sgd_step_it_does_not_run() -> None:
     assert by_kind["Optstate"] >= weights + largest  # the temporary is the optimizer's
     assert by_kind == reference
     assert total == {"Total": reference["Total"]}
+
+
+def test_frozen_parameters_get_no_gradient_and_no_momentum() -> None:
+    # A fine-tuning set-up: the first layer frozen. torch's SGD keeps momentum only for the
+    # parameters that get gradients (MemTracker itself cannot hook a frozen parameter).
+    with memory.FakeTensorMode():
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                  torch.nn.Linear(8 * 14 * 14, 5))
+        net[0].requires_grad_(False)
+        by_kind = memory._fake_peak(net, (2, 3, 16, 16), 5, "fp32", train=True)
+        total = memory._fake_peak(net, (2, 3, 16, 16), 5, "fp32", train=True, by_kind=False)
+    trainable = sum(p.numel() * 4 for p in net[3].parameters())
+    frozen = sum(p.numel() * 4 for p in net[0].parameters())
+    assert by_kind["Parameter"] == trainable + frozen
+    assert by_kind["Gradient"] == trainable
+    assert by_kind["Optstate"] == trainable + net[3].weight.numel() * 4  # momentum + Nesterov's
+    assert total == {"Total": by_kind["Total"]}
