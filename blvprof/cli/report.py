@@ -8,7 +8,6 @@ import typer
 
 from blvprof.cli.options import DEFAULT_DB, Db
 from blvprof.errors import UserError
-from blvprof.report.study_report import render_store
 from blvprof.store import Store, check_writable_folder
 
 DEFAULT_OUT = Path("runs") / "reports"  # ignored by git; the committed ones: --out reports
@@ -27,6 +26,10 @@ def report(
     study: Annotated[str | None, typer.Option("--study", help="Only this study.")] = None,
 ) -> None:
     """Render one markdown report per study (plus the paper-claims report) and an index."""
+    # imported here: the report modules bring matplotlib and scipy (about 2 s), which no other
+    # command needs at start-up
+    from blvprof.report.study_report import render_store
+
     if not db.is_file():
         raise UserError(f"results store {db} does not exist")
     with Store(db) as store:
