@@ -11,14 +11,13 @@ give a fixed part and a per-clip part, and from them the largest batch that fits
   a process of its own: its out-of-memory fallbacks may leave cuDNN plans chosen under memory
   pressure, which later measurements in the same process would reuse.
 * ``estimate``: the same step on fake tensors (FakeTensorMode on the CPU), so no memory is used,
-  counted as torch's MemTracker counts it (``_PeakTracker``); the peak comes with a breakdown by
-  kind. Labelled "estimate".
+  counted as torch's MemTracker counts it (``blvprof.measure.peak_tracker``); the peak comes with
+  a breakdown by kind. Labelled "estimate".
 """
 
 import copy
 import gc
 import multiprocessing
-import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -26,12 +25,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-from torch.utils._python_dispatch import TorchDispatchMode, is_traceable_wrapper_subclass
-from torch.utils._pytree import tree_leaves
-from torch.utils.weak import WeakIdKeyDictionary
 
 from blvprof.measure.flops import TrainFlopCounter
+from blvprof.measure.peak_tracker import (
+    BUFFER,
+    GRADIENT,
+    KINDS,
+    OPTIMIZER_STATE,
+    OTHER,
+    PARAMETER,
+    PeakTracker,
+)
 from blvprof.measure.precision import autocast
 from blvprof.records import Memory
 
@@ -39,185 +43,6 @@ Build = Callable[[], nn.Module]
 ShapeFor = Callable[[int], tuple[int, ...]]  # batch -> input shape
 FIT_BATCHES = Memory.fit_batches  # the two batches a fit uses unless a search found larger
 MAX_SEARCH_BATCH = 4096
-
-
-# MemTracker's kinds of reference, in its order, with our breakdown's keys
-_KINDS = {
-    "Parameter": "parameters",
-    "Buffer": "buffers",
-    "Gradient": "gradients",
-    "Activation": "activations",
-    "Temp": "temporaries",
-    "Optstate": "optimizer_state",
-    "Other": "other",
-}
-_PARAMETER, _BUFFER, _GRADIENT, _ACTIVATION, _TEMPORARY, _OPTIMIZER_STATE, _OTHER = _KINDS
-
-
-def _storages(tensor: torch.Tensor) -> list[torch.UntypedStorage]:
-    """The storages behind a tensor: its own, or those of a wrapper subclass's inner tensors."""
-    if not is_traceable_wrapper_subclass(tensor):
-        return [tensor.untyped_storage()]
-    attributes, _ = tensor.__tensor_flatten__()
-    inner = (getattr(tensor, a) for a in attributes)
-    return [s for t in inner if isinstance(t, torch.Tensor) for s in _storages(t)]
-
-
-class _PeakTracker(TorchDispatchMode):
-    """Peak bytes of one pass on fake tensors, by kind as torch's MemTracker classifies them.
-
-    It counts what MemTracker counts, at a fraction of its cost: the storages of the tensors
-    ``label``-ed before the pass and of every op's outputs, from creation until they die (a
-    storage's bytes on a CPU), the peak taken after each op. Kinds follow MemTracker's rules:
-    an op's new outputs are activations, or temporaries while the autograd engine runs (except
-    in a module's forward re-run there: activation checkpointing); a parameter's gradient is
-    relabelled as it reaches the parameter; a module's parameters and buffers are labelled at
-    its first call. What it leaves out is what this estimate never reads: MemTracker's
-    per-module snapshots and the module tracking behind them (hooks on every module's inputs
-    and outputs), which were most of its time. Without ``by_kind``, the total alone, with no
-    module or gradient hooks at all.
-
-    ``counter`` counts the FLOPs of the same ops meanwhile, in the one dispatch (as
-    FlopCounterMode would above it). A training pass leaves out the optimizer step's ops and
-    adds its one temporary instead (``step_without_its_ops``). ``tests/measure/test_memory.py``
-    holds the peak and its breakdown to MemTracker's, to the byte, on every model family, in
-    training (with the real step) and inference.
-    """
-
-    def __init__(self, by_kind: bool = True, counter: TrainFlopCounter | None = None) -> None:
-        super().__init__()
-        self.by_kind, self.counter = by_kind, counter
-        self._held: WeakIdKeyDictionary = WeakIdKeyDictionary()  # storage -> [bytes, kind]
-        self.current = dict.fromkeys(_KINDS, 0)
-        self.total = self.peak = 0
-        self.peak_by_kind = dict(self.current)
-        self._seen_modules: weakref.WeakSet[nn.Module] = weakref.WeakSet()
-        self._hooked: set[int] = set()  # ids of parameters whose gradients get relabelled
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._rerun_by: weakref.ref[nn.Module] | None = None  # re-running its forward in backward
-        self._depth = 0
-
-    def label(self, kind: str, *tensors: torch.Tensor | None) -> None:
-        """Count tensors created before the pass (or relabel them) as ``kind``."""
-        for tensor in tensors:
-            if tensor is None:
-                continue
-            for storage in _storages(tensor):
-                held = self._held.get(storage)
-                if held is None:
-                    self._add(storage, kind)
-                elif held[1] != kind:
-                    self.current[held[1]] -= held[0]
-                    self.current[kind] += held[0]
-                    held[1] = kind
-
-    def _add(self, storage: torch.UntypedStorage, kind: str) -> None:
-        n_bytes = storage.nbytes()
-        held = [n_bytes, kind]
-        self._held[storage] = held
-        weakref.finalize(storage, self._free, held)
-        self.total += n_bytes
-        self.current[kind] += n_bytes
-
-    def _free(self, held: list) -> None:
-        self.total -= held[0]
-        self.current[held[1]] -= held[0]
-
-    def _track_output(self, kind: str, tensor: torch.Tensor) -> None:
-        """MemTracker's ``_track``: a new storage is counted; a known one only changes size
-        (and, as there, the tensor's further storages are then left alone)."""
-        for storage in _storages(tensor):
-            held = self._held.get(storage)
-            if held is None:
-                self._add(storage, kind)
-                continue
-            change = storage.nbytes() - held[0]
-            if change:
-                held[0] += change
-                self.total += change
-                self.current[held[1]] += change
-            return
-
-    def note_peak(self, extra_bytes: int = 0, extra_kind: str = _OPTIMIZER_STATE) -> None:
-        """Take the memory in use (plus ``extra_bytes`` of ``extra_kind``) as the peak if it is
-        higher than every earlier one."""
-        if self.total + extra_bytes > self.peak:
-            self.peak = self.total + extra_bytes
-            if self.by_kind:
-                self.peak_by_kind = dict(self.current)
-                self.peak_by_kind[extra_kind] += extra_bytes
-
-    def _module_starts(self, module: nn.Module, _: object) -> None:
-        if module not in self._seen_modules:
-            self._seen_modules.add(module)
-            for parameter in module.parameters():
-                self.label(_PARAMETER, parameter)
-                self.label(_GRADIENT, parameter.grad)
-                self._relabel_gradients_of(parameter)
-            self.label(_BUFFER, *module.buffers())
-        elif _in_backward() and self._rerun_by is None:
-            self._rerun_by = weakref.ref(module)
-
-    def _module_ends(self, module: nn.Module, _: object, __: object) -> None:
-        if _in_backward() and self._rerun_by is not None and self._rerun_by() is module:
-            self._rerun_by = None
-
-    def _relabel_gradients_of(self, parameter: nn.Parameter) -> None:
-        if id(parameter) in self._hooked or not parameter.requires_grad:
-            return
-        self._hooked.add(id(parameter))
-        self._handles += [
-            parameter.register_hook(lambda grad: self.label(_GRADIENT, grad)),
-            parameter.register_post_accumulate_grad_hook(
-                lambda p: self.label(_GRADIENT, p.grad)),
-        ]
-
-    def __enter__(self) -> "_PeakTracker":
-        if self._depth == 0:  # not when re-entered to dispatch an op's decomposition
-            self.peak, self.peak_by_kind = self.total, dict(self.current)
-            if self.by_kind:
-                self._handles += [
-                    register_module_forward_pre_hook(self._module_starts),
-                    register_module_forward_hook(self._module_ends, always_call=True)]
-        self._depth += 1
-        return super().__enter__()
-
-    def __exit__(self, *args: object) -> None:
-        self._depth -= 1
-        if self._depth == 0:
-            for handle in self._handles:
-                handle.remove()
-            self._handles.clear()
-            self._hooked.clear()
-        super().__exit__(*args)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        kwargs = kwargs or {}
-        if func is _DEVICE:  # over half the ops of a pass, mostly the autograd engine's; no tensor
-            return func(*args, **kwargs)
-        counter = self.counter
-        if counter is not None and counter.decomposes(func):  # as FlopCounterMode does
-            with self:
-                result = func.decompose(*args, **kwargs)
-            if result is not NotImplemented:
-                return result
-        result = func(*args, **kwargs)
-        kind = _TEMPORARY if _in_backward() and self._rerun_by is None else _ACTIVATION
-        for tensor in tree_leaves(result):
-            if isinstance(tensor, torch.Tensor):
-                self._track_output(kind, tensor)
-        if counter is not None:
-            counter.add(func, args, kwargs, result)
-        self.note_peak()
-        return result
-
-
-_DEVICE = torch.ops.prim.device.default
-
-
-def _in_backward() -> bool:
-    """Whether the autograd engine is running (MemTracker's test for "in backward")."""
-    return torch._C._current_graph_task_id() != -1
 
 
 def linear_fit(peaks: dict[int, int]) -> tuple[int, int]:
@@ -290,17 +115,17 @@ def _fake_peak(
         for p in model.parameters():  # parameter that gets a gradient: none for frozen ones)
             if p.requires_grad:
                 optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
-    tracker = _PeakTracker(by_kind, counter)
+    tracker = PeakTracker(by_kind, counter)
     for p in model.parameters():  # what MemTracker's track_external(model, optimizer, clip) labels
-        tracker.label(_PARAMETER, p)
-        tracker.label(_GRADIENT, p.grad)
-    tracker.label(_BUFFER, *model.buffers())
-    tracker.label(_OPTIMIZER_STATE, *(t for state in optimizer.state.values()
+        tracker.label(PARAMETER, p)
+        tracker.label(GRADIENT, p.grad)
+    tracker.label(BUFFER, *model.buffers())
+    tracker.label(OPTIMIZER_STATE, *(t for state in optimizer.state.values()
                                       for t in state.values() if isinstance(t, torch.Tensor)))
-    tracker.label(_OTHER, clip)
+    tracker.label(OTHER, clip)
 
     def step_without_its_ops() -> None:
-        tracker.note_peak(_sgd_step_temporary_bytes(model), _OPTIMIZER_STATE)
+        tracker.note_peak(_sgd_step_temporary_bytes(model), OPTIMIZER_STATE)
 
     with tracker:
         if train:
@@ -349,7 +174,7 @@ def estimate_on(
                               counter=counter if b == 1 else None, by_kind=b == batch)
         peaks[b] = snapshot["Total"]
         if b == batch:
-            breakdown = {_KINDS.get(k, k): v for k, v in snapshot.items() if k != "Total"}
+            breakdown = {KINDS.get(k, k): v for k, v in snapshot.items() if k != "Total"}
     infer = _fake_peak(model, shape_for(batch), num_classes, precision, False,
                        by_kind=False)["Total"]
     fixed, per_clip = linear_fit(peaks)

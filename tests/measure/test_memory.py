@@ -130,11 +130,10 @@ def test_cuda_record_clamps_the_budget_and_fits_on_the_searched_batches(monkeypa
 
 
 def memtracker_peak(net: torch.nn.Module, shape: tuple[int, ...], train: bool,
-                    counter: TrainFlopCounter | None = None,
                     flop_counter: FlopCounterMode | None = None) -> dict[str, int]:
     """torch's MemTracker on the step ``memory._fake_peak`` takes, the optimizer step run for
-    real: the reference the estimate's own tracker must match, by kind. With a counter, the
-    count the estimate made before its tracker counted: FlopCounterMode above MemTracker."""
+    real: the reference the estimate's own tracker must match, by kind. With ``flop_counter``,
+    as the estimate counted before it had its own tracker: FlopCounterMode above MemTracker."""
     net.train(train)
     clip = torch.zeros(shape)
     optimizer = memory._sgd(net)
@@ -146,8 +145,7 @@ def memtracker_peak(net: torch.nn.Module, shape: tuple[int, ...], train: bool,
     with tracker, flop_counter or contextlib.nullcontext():
         if train:
             labels = torch.zeros(shape[0], dtype=torch.long)
-            memory.train_step(net, optimizer, clip, labels, "fp32",
-                              counter.end_of_forward if counter else None)
+            memory.train_step(net, optimizer, clip, labels, "fp32")
         else:
             with torch.no_grad():
                 net(clip)
