@@ -150,15 +150,21 @@ class TrainFlopCounter:
         self._decomposable: dict[Any, bool] = {}
         self._forward: tuple[int, dict[str, int]] | None = None
 
-    def decomposes(self, func: Any) -> bool:
-        """Whether FlopCounterMode would run ``func`` as its decomposition (an op with a
-        CompositeImplicitAutograd kernel, other than a size or layout query)."""
+    def decomposed(self, mode: TorchDispatchMode, func: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+        """``func`` run as its decomposition under ``mode`` (which dispatches, and so counts,
+        its parts) where FlopCounterMode would decompose it: an op with a
+        CompositeImplicitAutograd kernel, other than a size or layout query. Otherwise
+        NotImplemented: the mode runs ``func`` itself and ``add``-s it."""
         known = self._decomposable.get(func)
         if known is None:
             known = isinstance(func, torch._ops.OpOverload) and func not in _QUERIES and (
                 func._can_decompose())
             self._decomposable[func] = known
-        return known
+        if not known:
+            return NotImplemented
+        with mode:
+            return func.decompose(*args, **kwargs)
 
     def add(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         """Count one op that ran (not decomposed) and gave ``out``."""
@@ -191,11 +197,9 @@ class _Counting(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        if self.counter.decomposes(func):
-            with self:
-                result = func.decompose(*args, **kwargs)
-            if result is not NotImplemented:
-                return result
+        result = self.counter.decomposed(self, func, args, kwargs)
+        if result is not NotImplemented:
+            return result
         result = func(*args, **kwargs)
         self.counter.add(func, args, kwargs, result)
         return result

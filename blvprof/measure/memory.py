@@ -27,15 +27,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from blvprof.measure.flops import TrainFlopCounter
-from blvprof.measure.peak_tracker import (
-    BUFFER,
-    GRADIENT,
-    KINDS,
-    OPTIMIZER_STATE,
-    OTHER,
-    PARAMETER,
-    PeakTracker,
-)
+from blvprof.measure.peak_tracker import KINDS, OPTIMIZER_STATE, OTHER, PeakTracker
 from blvprof.measure.precision import autocast
 from blvprof.records import Memory
 
@@ -116,10 +108,8 @@ def _fake_peak(
             if p.requires_grad:
                 optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
     tracker = PeakTracker(by_kind, counter)
-    for p in model.parameters():  # what MemTracker's track_external(model, optimizer, clip) labels
-        tracker.label(PARAMETER, p)
-        tracker.label(GRADIENT, p.grad)
-    tracker.label(BUFFER, *model.buffers())
+    # what MemTracker's track_external(model, optimizer, clip) labels
+    tracker.label_module(model)
     tracker.label(OPTIMIZER_STATE, *(t for state in optimizer.state.values()
                                       for t in state.values() if isinstance(t, torch.Tensor)))
     tracker.label(OTHER, clip)

@@ -123,14 +123,20 @@ class PeakTracker(TorchDispatchMode):
                 self.peak_by_kind = dict(self.current)
                 self.peak_by_kind[extra_kind] += extra_bytes
 
+    def label_module(self, module: nn.Module) -> None:
+        """Label a module's parameters, their gradients and its buffers (as MemTracker's
+        ``track_external`` and its first call of each module do)."""
+        for parameter in module.parameters():
+            self.label(PARAMETER, parameter)
+            self.label(GRADIENT, parameter.grad)
+        self.label(BUFFER, *module.buffers())
+
     def _module_starts(self, module: nn.Module, _: object) -> None:
         if module not in self._seen_modules:
             self._seen_modules.add(module)
+            self.label_module(module)
             for parameter in module.parameters():
-                self.label(PARAMETER, parameter)
-                self.label(GRADIENT, parameter.grad)
                 self._relabel_gradients_of(parameter)
-            self.label(BUFFER, *module.buffers())
         elif in_backward() and self._rerun_by is None:
             self._rerun_by = weakref.ref(module)
 
@@ -172,9 +178,8 @@ class PeakTracker(TorchDispatchMode):
         if func is _DEVICE:  # over half the ops of a pass, mostly the autograd engine's; no tensor
             return func(*args, **kwargs)
         counter = self.counter
-        if counter is not None and counter.decomposes(func):  # as FlopCounterMode does
-            with self:
-                result = func.decompose(*args, **kwargs)
+        if counter is not None:
+            result = counter.decomposed(self, func, args, kwargs)
             if result is not NotImplemented:
                 return result
         result = func(*args, **kwargs)
