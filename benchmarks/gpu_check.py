@@ -61,6 +61,10 @@ class Sizes:
     max_speed_batch: int
     timeouts: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def budget_bytes(self) -> int:
+        return parse_bytes(self.budget)
+
 
 GPU = Sizes(
     side=224,
@@ -261,7 +265,7 @@ def _config(model: str, sizes: Sizes, frames: int, reference: bool = False) -> d
 def step_memory(device: str, sizes: Sizes, out: Path) -> dict[str, Any]:
     """Estimate beside measurement per configuration, appended as each finishes (a timeout
     keeps those done)."""
-    budget = parse_bytes(sizes.budget)
+    budget = sizes.budget_bytes
     partial = out / "memory.partial.jsonl"
     partial.unlink(missing_ok=True)
     for frames in sizes.frames:
@@ -493,7 +497,7 @@ def _memory_section(result: dict[str, Any] | None, sizes: Sizes, device: str, ou
             est["max_batch"], got.get("max_batch", "–"),
             _paper_batch(r) if sizes is GPU else "–",
         ])
-    budget = format_bytes(parse_bytes(sizes.budget))
+    budget = format_bytes(sizes.budget_bytes)
     parts = [
         heading,
         _partial_note(result),
@@ -567,7 +571,7 @@ def _fig3b_chart(result: dict[str, Any], sizes: Sizes, out: Path) -> str:
                                           sizes.overrides.get("depth", 50)))
     paper = [charts.Series(_label(m, sizes), tuple(f), tuple(f.values()), m, 50)
              for m, f in (("tsn", FIG3B_TSN_R50), ("blvnet_tam", FIG3B_BLVNET_TAM_50))]
-    budget = format_bytes(parse_bytes(sizes.budget))
+    budget = format_bytes(sizes.budget_bytes)
     png = charts.max_batch_vs_frames(ours, paper if sizes is GPU else [],
                                      out / "gpu-check-fig3b.png",
                                      f"Largest training batch in {budget} ({sizes.side}²)")
