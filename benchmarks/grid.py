@@ -6,7 +6,8 @@ The grid is the study's [[grid]] points (56 configurations: bLVNet-TAM 50/101 at
 and bLVNet-TAM-50 in reference mode; TSN, TAM-ResNet and TSM 50/101 at 8–64; I3D 50/101 at
 8–64), profiled into a fresh temporary store so nothing is reused. 43 s on the 2-core EPYC with
 two workers (``benchmarks/NOTES.md`` §7); since then about 0.7× of that code's time, measured
-interleaved on a slow day (§9: 153–176 s before, 109–117 s after). The target is under 30 s.
+interleaved on a slow day (§9: 153–176 s before, 109–117 s after). The target is under 30 s;
+§10 measures what is left (two training passes per configuration, 77 % of the time).
 """
 
 import argparse
