@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS claims (
 # 1: every row's settings are Request.to_row()'s fields plus "train" (the recipe or null)
 SCHEMA_VERSION = 1
 SQLITE_HEADER = b"SQLite format 3\x00"
+OPEN_TIMEOUT_S = 30  # how long opening a store waits for other processes opening it
 LEASE_S = 120.0  # a claim not renewed for this long is stale: its holder died or hung
 _JSON_COLUMNS = ("config", "settings", "result", "env")
 __all__ = ["Run", "Store"]  # Run is the row type (blvprof.records), re-exported for callers
@@ -143,11 +144,26 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(self.path, timeout=OPEN_TIMEOUT_S)
+            self._use_wal()
             self._open_schema()
         except (OSError, sqlite3.Error) as error:
             raise UserError(f"cannot open results store {self.path}: {error}") from error
+
+    def _use_wal(self) -> None:
+        """Switch the file to write-ahead logging, waiting for other openers: the switch needs
+        the file to itself and, unlike other statements, fails at once ("database is locked")
+        rather than wait its connection's timeout while another process is opening the same
+        new store (seen when two sweeps start together)."""
+        deadline = time.monotonic() + OPEN_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _open_schema(self) -> None:
         """Create the tables, or migrate a store of an earlier version (once: the first opener

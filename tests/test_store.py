@@ -186,3 +186,34 @@ def test_store_paths_are_checked_without_creating_anything(tmp_path) -> None:
     with Store(tmp_path / "r.db"):
         pass
     check_store_path(tmp_path / "r.db")  # an existing store is fine
+
+
+def _open_when_released(path, barrier, outcomes) -> None:
+    barrier.wait()
+    try:
+        Store(path).close()
+        outcomes.put("ok")
+    except UserError as error:
+        outcomes.put(str(error))
+
+
+def test_processes_opening_a_new_store_at_once_all_open_it(tmp_path) -> None:
+    # Switching a new file to WAL fails at once ("database is locked") while another process
+    # is opening it; two sweeps started together over a new store met it (about 1 open in 30
+    # failed in this test's loop before the switch waited).
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # only the store is used: no torch threads
+    failures = []
+    for attempt in range(20):
+        barrier, outcomes = context.Barrier(6), context.Queue()
+        path = tmp_path / f"r{attempt}.db"
+        openers = [context.Process(target=_open_when_released, args=(path, barrier, outcomes))
+                   for _ in range(6)]
+        for opener in openers:
+            opener.start()
+        failures += [outcome for outcome in (outcomes.get(timeout=60) for _ in openers)
+                     if outcome != "ok"]
+        for opener in openers:
+            opener.join()
+    assert failures == []
