@@ -7,7 +7,9 @@ and bLVNet-TAM-50 in reference mode; TSN, TAM-ResNet and TSM 50/101 at 8–64; I
 8–64), profiled into a fresh temporary store so nothing is reused. 43 s on the 2-core EPYC with
 two workers (``benchmarks/NOTES.md`` §7); since then about 0.7× of that code's time, measured
 interleaved on a slow day (§9: 153–176 s before, 109–117 s after). The target is under 30 s;
-§10 measures what is left (two training passes per configuration, 77 % of the time).
+§10 measures what is left (two training passes per configuration, 77 % of the time). Since §11
+the memory estimate makes a third training pass (at batch 4) so that its largest batch is the
+largest whose own peak fits: about 1.4x the time (29–32 s before, 37–48 s after, on a fast day).
 """
 
 import argparse

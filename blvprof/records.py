@@ -238,7 +238,9 @@ class Memory:
     per_clip_bytes: int  # training memory each further clip adds
     budget_bytes: int
     max_batch: int  # largest training batch that fits the budget
-    max_batch_method: str = "fit"  # "search" (OOM search on the device) or "fit"
+    max_batch_method: str = "fit"  # "search" (OOM search on the device), "estimate_timeline"
+    # (the largest batch whose estimated peak fits) or "fit" (fixed + per clip alone: rows
+    # written before the estimate read its timeline)
     breakdown: dict[str, int] = field(default_factory=dict)  # by kind at the training peak
     infer_reserved_bytes: int | None = None  # cuda: held by the caching allocator
     train_reserved_bytes: int | None = None

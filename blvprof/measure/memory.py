@@ -1,8 +1,11 @@
 """Peak memory of inference and of one training step, measured on CUDA or estimated without it.
 
 A training step is forward, cross-entropy, backward and an SGD-momentum step, in steady state
-(momentum buffers already allocated). Peak memory grows linearly with the batch, so two batch sizes
-give a fixed part and a per-clip part, and from them the largest batch that fits a budget.
+(momentum buffers already allocated). Peak memory grows nearly linearly with the batch, so two
+batch sizes give a fixed part and a per-clip part. The largest batch that fits a budget is not
+taken from that line alone: peak memory is slightly convex in the batch (a line through batches
+1 and 2 lies under the peak further out: 5 of the 56 paper-grid configurations would be one to
+four clips over), so it is the largest batch whose own peak fits (``estimate_on``).
 
 * ``measure_cuda``: real peaks from the CUDA caching allocator after a warm-up step, and the largest
   batch whose allocated peak stays within the budget, found by trying batches. Budget, search and
@@ -18,7 +21,7 @@ give a fixed part and a per-clip part, and from them the largest batch that fits
 import copy
 import gc
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
@@ -27,13 +30,14 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from blvprof.measure.flops import TrainFlopCounter
-from blvprof.measure.peak_tracker import KINDS, OPTIMIZER_STATE, OTHER, PeakTracker
+from blvprof.measure.peak_tracker import KINDS, OPTIMIZER_STATE, OTHER, PeakTracker, Timeline
 from blvprof.measure.precision import autocast
 from blvprof.records import Memory
 
 Build = Callable[[], nn.Module]
 ShapeFor = Callable[[int], tuple[int, ...]]  # batch -> input shape
 FIT_BATCHES = Memory.fit_batches  # the two batches a fit uses unless a search found larger
+CHORD_BATCHES = (2, 4)  # two lean passes whose memory, moment by moment, gives the largest batch
 MAX_SEARCH_BATCH = 4096
 
 
@@ -47,6 +51,66 @@ def linear_fit(peaks: dict[int, int]) -> tuple[int, int]:
 def predicted_max_batch(fixed: int, per_clip: int, budget: int) -> int:
     """Largest batch with fixed + batch × per_clip ≤ budget (0 if not even one clip fits)."""
     return max(0, (budget - fixed) // per_clip)
+
+
+def max_batch_near(fits: Callable[[int], bool], guess: int) -> int:
+    """Largest batch ≥ 1 for which ``fits`` (0 if not even one clip does), found from ``guess``:
+    steps of 1, 2, 4, ... away from it until the answer changes, then bisection. ``fits`` must
+    be monotone (a batch that fits means every smaller one does). Every batch returned was
+    tried; a right guess costs two calls (the guess fits, one more clip does not)."""
+    guess = max(1, guess)
+    if fits(guess):
+        low, step = guess, 1
+        while fits(low + step):
+            low, step = low + step, 2 * step
+        high = low + step
+    else:
+        high, step = guess, 1
+        while high - step >= 1 and not fits(high - step):
+            high, step = high - step, 2 * step
+        low = max(0, high - step)  # fits, or 0: not even one clip
+    return _bisect(fits, low, high)
+
+
+def _bisect(fits: Callable[[int], bool], low: int, high: int) -> int:
+    """Largest batch in [low, high) that fits, given that ``low`` fits (or is 0) and ``high``
+    does not."""
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def chord_max_batch(low: int, low_in_use: Sequence[int], high: int, high_in_use: Sequence[int],
+                    budget: int) -> int | None:
+    """Largest batch whose peak stays within ``budget`` if the memory in use at each moment of
+    a pass follows the line through its values in two passes of the same ops at batches
+    ``low`` < ``high`` (``Timeline.in_use``, moment by moment); ``low - 1`` if the peak at
+    ``low`` is over, None if no moment grows with the batch. Exact where every moment's memory
+    is linear in the batch."""
+    best = None
+    for at_low, at_high in zip(low_in_use, high_in_use, strict=True):
+        if at_low > budget:
+            return low - 1
+        if at_high > at_low:
+            batch = low + (budget - at_low) * (high - low) // (at_high - at_low)
+            best = batch if best is None else min(best, batch)
+    return best
+
+
+def linear_between(low: int, low_pass: Timeline, high: int, high_pass: Timeline) -> bool:
+    """Whether two passes at batches ``low`` < ``high`` ran the same ops and made the same
+    storages, none growing faster than the batch: a storage of c + k × batch bytes (c, k ≥ 0)
+    has c = (high × bytes at low − low × bytes at high) / (high − low) ≥ 0, one that grows with
+    the batch's square (an N × N temporary) gives c < 0 unless a constant part hides it."""
+    return (len(low_pass.in_use) == len(high_pass.in_use)
+            and len(low_pass.new_storages) == len(high_pass.new_storages)
+            and all(high * at_low >= low * at_high
+                    for at_low, at_high in zip(low_pass.new_storages, high_pass.new_storages,
+                                               strict=True)))
 
 
 def train_step(
@@ -95,11 +159,13 @@ def _fake_peak(
     train: bool,
     counter: TrainFlopCounter | None = None,
     by_kind: bool = True,
+    timeline: Timeline | None = None,
 ) -> dict[str, int]:
     """The peak (bytes by MemTracker's kind, and 'Total') of one step of a model on fake
     tensors; ``counter`` (a training step only) counts the step's FLOPs meanwhile. Without
-    ``by_kind``, the 'Total' alone. A training step's optimizer step is not run: its peak is
-    the memory in use at its start plus its one temporary (``_sgd_step_temporary_bytes``)."""
+    ``by_kind``, the 'Total' alone; ``timeline`` gets what the pass held over time. A training
+    step's optimizer step is not run: its peak is the memory in use at its start plus its one
+    temporary (``_sgd_step_temporary_bytes``)."""
     model.train(train)
     clip = torch.zeros(shape)
     optimizer = _sgd(model)
@@ -107,7 +173,7 @@ def _fake_peak(
         for p in model.parameters():  # parameter that gets a gradient: none for frozen ones)
             if p.requires_grad:
                 optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
-    tracker = PeakTracker(by_kind, counter)
+    tracker = PeakTracker(by_kind, counter, timeline)
     # what MemTracker's track_external(model, optimizer, clip) labels
     tracker.label_module(model)
     tracker.label(OPTIMIZER_STATE, *(t for state in optimizer.state.values()
@@ -156,18 +222,53 @@ def estimate_on(
     counter: TrainFlopCounter | None = None,
 ) -> Memory:
     """``estimate`` of a model built under the current FakeTensorMode; ``counter`` counts the
-    FLOPs of the training step at batch 1 (one clip) meanwhile."""
-    peaks = {}
+    FLOPs of the training step at batch 1 (one clip) meanwhile.
+
+    The largest batch is the largest whose own peak fits the budget. A lean pass at batch 4
+    beside the fit's at batch 2 (``CHORD_BATCHES``) gives, moment by moment, the line the
+    memory in use follows (``chord_max_batch``): exact from batch 2 on where every storage is a
+    constant plus a multiple of the batch (as in all 56 paper-grid configurations; at batch 1 a
+    2D model's frames are a view, at 2 a copy, one reason the fit through 1 and 2 can be off).
+    Where the two passes' ops differ, or a storage grows faster than the batch
+    (``linear_between``), passes step from the fit's guess instead (``max_batch_near``).
+    """
+    peaks: dict[int, int] = {}
+    timelines: dict[int, Timeline] = {}
     breakdown: dict[str, int] = {}
-    for b in sorted({*FIT_BATCHES, batch}):
+
+    def train_pass(b: int, by_kind: bool = False) -> dict[str, int]:
+        timeline = Timeline() if b in CHORD_BATCHES else None
         snapshot = _fake_peak(model, shape_for(b), num_classes, precision, train=True,
-                              counter=counter if b == 1 else None, by_kind=b == batch)
+                              counter=counter if b == 1 else None, by_kind=by_kind,
+                              timeline=timeline)
         peaks[b] = snapshot["Total"]
+        if timeline is not None:
+            timelines[b] = timeline
+        return snapshot
+
+    def fits(b: int) -> bool:
+        if b not in peaks:
+            train_pass(b)
+        return peaks[b] <= budget_bytes
+
+    for b in sorted({*FIT_BATCHES, *CHORD_BATCHES, batch}):
+        snapshot = train_pass(b, by_kind=b == batch)
         if b == batch:
             breakdown = {KINDS.get(k, k): v for k, v in snapshot.items() if k != "Total"}
     infer = _fake_peak(model, shape_for(batch), num_classes, precision, False,
                        by_kind=False)["Total"]
-    fixed, per_clip = linear_fit(peaks)
+    fixed, per_clip = linear_fit({b: peaks[b] for b in FIT_BATCHES})
+    low, high = CHORD_BATCHES
+    answer = None
+    if linear_between(low, timelines[low], high, timelines[high]):
+        answer = chord_max_batch(low, timelines[low].in_use, high, timelines[high].in_use,
+                                 budget_bytes)
+    if answer is None:
+        max_batch = max_batch_near(fits, predicted_max_batch(fixed, per_clip, budget_bytes))
+    elif answer < low:  # the peak at batch 2 is over
+        max_batch = 1 if fits(1) else 0
+    else:
+        max_batch = answer
     return Memory(
         method="estimate",
         batch=batch,
@@ -176,8 +277,8 @@ def estimate_on(
         fixed_bytes=fixed,
         per_clip_bytes=per_clip,
         budget_bytes=budget_bytes,
-        max_batch=predicted_max_batch(fixed, per_clip, budget_bytes),
-        max_batch_method="fit",
+        max_batch=max_batch,
+        max_batch_method="estimate_timeline",
         breakdown=breakdown,
     )
 
@@ -240,13 +341,7 @@ def search_max_batch(fits: Callable[[int], bool], limit: int = MAX_SEARCH_BATCH)
         if high == limit:
             return limit
         high = min(2 * high, limit)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle
-    return low
+    return _bisect(fits, low, high)
 
 
 def _search(

@@ -7,6 +7,7 @@ the same dispatch (``blvprof.measure.flops.TrainFlopCounter``).
 """
 
 import weakref
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -39,6 +40,15 @@ def _storages(tensor: torch.Tensor) -> list[torch.UntypedStorage]:
     return [s for t in inner if isinstance(t, torch.Tensor) for s in _storages(t)]
 
 
+@dataclass
+class Timeline:
+    """What one pass held over time: the memory in use at each moment the peak is taken (after
+    each op), and the bytes of each storage as it was created, in order."""
+
+    in_use: list[int] = field(default_factory=list)
+    new_storages: list[int] = field(default_factory=list)
+
+
 class PeakTracker(TorchDispatchMode):
     """Peak bytes of one pass on fake tensors, by kind as torch's MemTracker classifies them.
 
@@ -53,6 +63,9 @@ class PeakTracker(TorchDispatchMode):
     and outputs), which were most of its time. Without ``by_kind``, the total alone, with no
     module or gradient hooks at all.
 
+    ``timeline`` gets the memory in use at each of those moments (after each op) and each new
+    storage's bytes, from which ``blvprof.measure.memory`` reads the peak at other batches.
+
     ``counter`` counts the FLOPs of the same ops meanwhile, in the one dispatch (as
     FlopCounterMode would above it). A training pass leaves out the optimizer step's ops and
     adds its one temporary instead (``note_peak``, from ``blvprof.measure.memory._fake_peak``).
@@ -60,9 +73,10 @@ class PeakTracker(TorchDispatchMode):
     byte, on every model family, in training (with the real step) and inference.
     """
 
-    def __init__(self, by_kind: bool = True, counter: TrainFlopCounter | None = None) -> None:
+    def __init__(self, by_kind: bool = True, counter: TrainFlopCounter | None = None,
+                 timeline: Timeline | None = None) -> None:
         super().__init__()
-        self.by_kind, self.counter = by_kind, counter
+        self.by_kind, self.counter, self.timeline = by_kind, counter, timeline
         self._held: WeakIdKeyDictionary = WeakIdKeyDictionary()  # storage -> [bytes, kind]
         self.current = dict.fromkeys(KINDS, 0)
         self.total = self.peak = 0
@@ -89,6 +103,8 @@ class PeakTracker(TorchDispatchMode):
 
     def _add(self, storage: torch.UntypedStorage, kind: str) -> None:
         n_bytes = storage.nbytes()
+        if self.timeline is not None:
+            self.timeline.new_storages.append(n_bytes)
         held = [n_bytes, kind]
         self._held[storage] = held
         weakref.finalize(storage, self._free, held)
@@ -116,7 +132,9 @@ class PeakTracker(TorchDispatchMode):
 
     def note_peak(self, extra_bytes: int = 0, extra_kind: str = OPTIMIZER_STATE) -> None:
         """Take the memory in use (plus ``extra_bytes`` of ``extra_kind``) as the peak if it is
-        higher than every earlier one."""
+        higher than every earlier one; the ``timeline``, if any, gets it either way."""
+        if self.timeline is not None:
+            self.timeline.in_use.append(self.total + extra_bytes)
         if self.total + extra_bytes > self.peak:
             self.peak = self.total + extra_bytes
             if self.by_kind:

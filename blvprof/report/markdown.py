@@ -100,9 +100,13 @@ def memory_method_text(method: str | None, device_name: str | None) -> str:
 
 
 def max_batch_text(methods: Sequence[str | None]) -> str:
-    """How the largest batch was found, in words ('search' on a GPU, or a linear 'fit')."""
+    """How the largest batch was found, in words ('search' on a GPU, 'estimate_timeline' on
+    fake tensors, or a linear 'fit' in rows written before the estimate read its timeline)."""
     words = {
         "search": "found by trying batches until the GPU ran out of memory",
+        "estimate_timeline": ("the largest batch whose own estimated peak fits (read off the "
+                              "memory in use after each op at batches 2 and 4, which grows "
+                              "linearly with the batch from batch 2 on)"),
         "fit": "predicted from fixed + per-clip memory (peak grows linearly with batch)",
     }
     return "; ".join(words.get(m or "fit", str(m)) for m in sorted(set(methods), key=str))

@@ -56,12 +56,17 @@ def test_estimate_record_is_consistent() -> None:
     spec = zoo.create_model(name, **overrides).input_spec
     record = memory.estimate(lambda: zoo.create_model(name, **overrides), spec.shape, 3,
                              budget_bytes=64 * 2**20, num_classes=5)
-    assert record.method == "estimate" and record.max_batch_method == "fit"
+    assert record.method == "estimate" and record.max_batch_method == "estimate_timeline"
     assert 0 < record.infer_peak_bytes < record.train_peak_bytes  # never 0 on a CPU
     assert record.per_clip_bytes > 0 and record.fixed_bytes > 0
     predicted = record.fixed_bytes + 3 * record.per_clip_bytes
     assert predicted == pytest.approx(record.train_peak_bytes, rel=0.02)  # linear in batch
-    assert record.max_batch == (record.budget_bytes - record.fixed_bytes) // record.per_clip_bytes
+    with memory.FakeTensorMode():
+        net = zoo.create_model(name, **overrides)
+        peak = {b: memory._fake_peak(net, spec.shape(b), 5, "fp32", True, by_kind=False)["Total"]
+                for b in (record.max_batch, record.max_batch + 1)}
+    assert record.max_batch >= 1
+    assert peak[record.max_batch] <= record.budget_bytes < peak[record.max_batch + 1]
     kinds = set(record.breakdown)
     assert {"parameters", "gradients", "activations", "optimizer_state"} <= kinds
     assert record.breakdown["optimizer_state"] == record.breakdown["parameters"]  # SGD momentum
@@ -72,6 +77,128 @@ def test_linear_fit_and_max_batch_by_hand() -> None:
     assert (fixed, per_clip) == (100, 200)
     assert memory.predicted_max_batch(100, 200, budget=1000) == 4
     assert memory.predicted_max_batch(100, 200, budget=250) == 0
+
+
+class ConvexPeak(torch.nn.Module):
+    """A toy whose peak training memory is convex in the batch: an (N² × 256) temporary in the
+    forward pass outgrows the line through batches 1 and 2 (256·(N²−3N+2) floats under it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(256, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        pairs = (x[:, None, :] * x[None, :, :]).reshape(n * n, -1)  # freed within the forward
+        return self.fc(x + pairs.sum() * 0)
+
+
+def test_estimate_takes_the_largest_batch_whose_own_peak_fits_not_the_line() -> None:
+    shape_for = lambda b: (b, 256)  # noqa: E731
+    with memory.FakeTensorMode():
+        net = ConvexPeak()
+        peak = {b: memory._fake_peak(net, shape_for(b), 4, "fp32", True, by_kind=False)["Total"]
+                for b in range(1, 80)}
+    budget = peak[40]
+    fixed, per_clip = memory.linear_fit({1: peak[1], 2: peak[2]})
+    assert memory.predicted_max_batch(fixed, per_clip, budget) > 45  # the line is well off
+    record = memory.estimate(ConvexPeak, shape_for, 1, budget_bytes=budget, num_classes=4)
+    assert record.max_batch == 40 and record.max_batch_method == "estimate_timeline"
+    record = memory.estimate(ConvexPeak, shape_for, 1, budget_bytes=peak[1] - 1, num_classes=4)
+    assert record.max_batch == 0  # not even one clip
+
+
+def _counting_training_passes(monkeypatch) -> list[int]:
+    """The batches of the training passes the estimate makes from now on."""
+    batches: list[int] = []
+    fake_peak = memory._fake_peak
+
+    def counted(model, shape, num_classes, precision, train, **kwargs):
+        if train:
+            batches.append(shape[0])
+        return fake_peak(model, shape, num_classes, precision, train, **kwargs)
+
+    monkeypatch.setattr(memory, "_fake_peak", counted)
+    return batches
+
+
+def _conv_net() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                               torch.nn.Linear(8, 4))
+
+
+@pytest.mark.parametrize(("build", "shape_for", "fit_is_right"), [
+    (_conv_net, lambda b: (b, 3, 16, 16), True),  # linear from batch 1 on
+    (lambda: Transposing(64), lambda b: (b, 64, 8), False),  # linear from batch 2 on
+])
+@pytest.mark.parametrize("budget", [2**19, 2**20, 2**24])
+def test_estimate_reads_the_largest_batch_off_its_passes_at_batches_2_and_4(
+        monkeypatch, build, shape_for, fit_is_right: bool, budget: int) -> None:
+    """Memory linear in the batch from batch 2 on: the line through each moment's memory at
+    batches 2 and 4 gives the largest batch whose own peak fits, with no pass near it, where
+    the fit through batches 1 and 2 is right and where it is not (at batch 1 the input's
+    transpose is a view, at 2 a copy)."""
+    with memory.FakeTensorMode():
+        net = build()
+        peak = {b: memory._fake_peak(net, shape_for(b), 4, "fp32", True, by_kind=False)["Total"]
+                for b in (1, 2)}
+        largest = memory.max_batch_near(  # the ground truth, pass by pass
+            lambda b: memory._fake_peak(net, shape_for(b), 4, "fp32", True,
+                                        by_kind=False)["Total"] <= budget, 1)
+    guess = memory.predicted_max_batch(*memory.linear_fit(peak), budget)
+    assert (guess == largest) is fit_is_right
+    passes = _counting_training_passes(monkeypatch)
+    record = memory.estimate(build, shape_for, 1, budget_bytes=budget, num_classes=4)
+    assert record.max_batch == largest > 4
+    assert passes == [1, 2, 4]
+
+
+def test_linear_between_by_hand() -> None:
+    two = memory.Timeline(in_use=[10, 30], new_storages=[8, 20, 12])
+    four = memory.Timeline(in_use=[12, 50], new_storages=[8, 40, 20])  # c + k·batch, c ≥ 0
+    assert memory.linear_between(2, two, 4, four)
+    square = memory.Timeline(in_use=[12, 50], new_storages=[8, 40, 25])  # 12 at 2, 25 at 4
+    assert not memory.linear_between(2, two, 4, square)
+    other_ops = memory.Timeline(in_use=[12, 50, 50], new_storages=[8, 40, 20])
+    assert not memory.linear_between(2, two, 4, other_ops)
+
+
+class Transposing(torch.nn.Module):
+    """(N, C, T) -> frames in the batch, as 2D video models do: a view at N = 1, a copy after."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(channels, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t = x.shape
+        frames = x.transpose(1, 2).reshape(n * t, c)
+        return self.fc(frames).view(n, t, -1).mean(1)
+
+
+def test_chord_max_batch_by_hand() -> None:
+    # two moments; at batch 2: 100 and 50 bytes, at batch 6: 300 and 450 (slopes 50 and 100)
+    low, high = [100, 50], [300, 450]
+    assert memory.chord_max_batch(2, low, 6, high, budget=450) == 6  # 50 + 100·4 = 450
+    assert memory.chord_max_batch(2, low, 6, high, budget=449) == 5
+    assert memory.chord_max_batch(2, low, 6, high, budget=250) == 4  # 50 + 100·2 = 250
+    assert memory.chord_max_batch(2, low, 6, high, budget=1000) == 11  # beyond 6: 50 + 100·9
+    assert memory.chord_max_batch(2, low, 6, high, budget=99) == 1  # batch 2 is over
+    assert memory.chord_max_batch(2, [10, 20], 6, [10, 5], budget=30) is None  # nothing grows
+
+
+@pytest.mark.parametrize("largest", [0, 1, 2, 3, 7, 40, 41, 1000])
+@pytest.mark.parametrize("guess", [0, 1, 2, 5, 40, 41, 42, 500])
+def test_max_batch_near_finds_the_largest_fitting_batch_from_any_guess(largest: int,
+                                                                       guess: int) -> None:
+    tried: list[int] = []
+    found = memory.max_batch_near(_probe(largest, tried), guess)
+    assert found == largest
+    assert found == 0 or found in tried  # the answer was tried, not inferred
+    assert 0 not in tried  # batch 0 is never asked for
+    if guess == largest >= 1:
+        assert tried == [largest, largest + 1]  # a right guess costs two tries
 
 
 def _probe(largest: int, tried: list[int]):

@@ -1,5 +1,6 @@
 """Sweeps: resume without duplicates, failures recorded, SIGKILL mid-sweep, Ray."""
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ from blvprof.errors import UserError
 from blvprof.measure.env import machine
 from blvprof.store import Store, digest
 from blvprof.study import load_study
-from blvprof.sweep import Target, plan, resolve_target, run_tasks
+from blvprof.sweep import Target, plan, resolve_target, run_key, run_tasks
 
 TINY_STUDY = """
 [study]
@@ -70,14 +71,18 @@ def test_cpu_and_cuda_runs_never_share_a_key(tmp_path) -> None:
     assert [t.request.device for t in cpu + h200] == ["cpu"] * 4 + ["cuda"] * 4
     assert not {t.key for t in cpu} & {t.key for t in h200}
     assert not {t.key for t in h200} & {t.key for t in a100}
-    # a CPU key is the one an explicit --device cpu always had: such stores stay reusable
+    # a CPU key is the one an explicit --device cpu always had, so such stores stay reusable,
+    # and a memory estimate's also names how its largest batch is found (made again once)
     (first, *_) = cpu
     written = {"metrics": ["flops", "params", "memory"], "batch": 1, "device": "cpu",
                "budget_bytes": 16 * 2**30, "precision": "fp32", "warmup": 2, "steps": 5,
                "counter": "flop_counter"}  # as earlier releases wrote a request into the key
-    assert first.key == digest({"kind": "profile", "model": first.model,
-                                "overrides": first.overrides, "request": written,
-                                "train": None})
+    earlier = {"kind": "profile", "model": first.model, "overrides": first.overrides,
+               "request": written, "train": None}
+    assert first.key == digest({**earlier, "max_batch": "estimate_timeline"})
+    counts = dataclasses.replace(first.request, metrics=("flops", "params"))
+    assert run_key(counts, None, Target("cpu")) == digest(
+        {**earlier, "request": {**written, "metrics": ["flops", "params"]}})
 
 
 def test_auto_resolves_on_the_driver_to_this_gpu(monkeypatch) -> None:
