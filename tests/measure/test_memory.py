@@ -81,7 +81,7 @@ def test_linear_fit_and_max_batch_by_hand() -> None:
 
 class ConvexPeak(torch.nn.Module):
     """A toy whose peak training memory is convex in the batch: an (N² × 256) temporary in the
-    forward pass outgrows the line through batches 1 and 2 (256·(N²−3N+2) floats under it)."""
+    forward pass outgrows the line through batches 1 and 2, and fails ``linear_between``."""
 
     def __init__(self) -> None:
         super().__init__()
