@@ -131,7 +131,7 @@ class Measuring:
         """What the request's metrics take from fake tensors, from one fake build (once)."""
         request = self.request
         memory_asked = None
-        if Metric.MEMORY in request.metrics and request.device != Device.CUDA:
+        if request.estimates_memory:
             memory_asked = fake_mod.MemoryAsked(request.batch, request.budget_bytes,
                                                 self.subject.num_classes, request.flags.precision)
         return fake_mod.measure_fake(

@@ -130,6 +130,11 @@ class Request:
         if self.warmup < 0 or self.steps < 1:
             raise UserError("warmup must be >= 0 and steps >= 1")
 
+    @property
+    def estimates_memory(self) -> bool:
+        """Whether memory is asked for and estimated on fake tensors (anywhere but on CUDA)."""
+        return Metric.MEMORY in self.metrics and self.device != Device.CUDA
+
     def to_row(self) -> dict[str, Any]:
         """The row's ``settings``: how it was measured (the model and config have columns)."""
         return {

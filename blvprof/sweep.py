@@ -161,7 +161,7 @@ def run_key(request: Request, train: dict[str, Any] | None, target: Target | Non
             "request": request.key_row(), "train": train}
     if external.is_reference(request.model):  # an edited model file is a new run
         what["source"] = external.source_digest(request.model)
-    if kind == Kind.PROFILE and Metric.MEMORY in request.metrics and request.device != Device.CUDA:
+    if kind == Kind.PROFILE and request.estimates_memory:
         what["max_batch"] = "estimate_timeline"  # estimates from the fit alone are made again
     return digest({**what, **machine_of(request, target)})
 
